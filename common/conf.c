@@ -1,0 +1,272 @@
+/*
+ * common/conf.c - reads mapi.conf (format in conf.h) into struct mapi_conf. Global keys and the
+ * keys of each section are described by tables, so parsing, validation and defaults live in
+ * one place. Unknown keys are errors (a typo should not silently change behaviour).
+ */
+#include "common/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum key_type { K_STR, K_INT, K_SIZE, K_SIZE32, K_IGNORE };
+
+struct key_def {
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    size_t size; /* K_STR: buffer size */
+};
+
+#define STR_KEY(st, name, field) {name, K_STR, offsetof(st, field), sizeof(((st *)0)->field)}
+#define NUM_KEY(st, name, type, field) {name, type, offsetof(st, field), 0}
+
+static const struct key_def global_keys[] = {
+    STR_KEY(struct mapi_conf, "libpath", libpath),
+    STR_KEY(struct mapi_conf, "drvpath", drvpath),
+    STR_KEY(struct mapi_conf, "libs", libs),
+    NUM_KEY(struct mapi_conf, "dimapi_port", K_INT, dimapi_port),
+    NUM_KEY(struct mapi_conf, "syslog_level", K_INT, syslog_level),
+    STR_KEY(struct mapi_conf, "logfile", logfile),
+    STR_KEY(struct mapi_conf, "socket", socket),
+    STR_KEY(struct mapi_conf, "socket_group", socket_group),
+    NUM_KEY(struct mapi_conf, "buffer_size", K_SIZE, buffer_size),
+    NUM_KEY(struct mapi_conf, "max_flows_per_client", K_INT, max_flows_per_client),
+    NUM_KEY(struct mapi_conf, "max_functions_per_flow", K_INT, max_functions_per_flow),
+    NUM_KEY(struct mapi_conf, "max_shm_per_client", K_SIZE, max_shm_per_client),
+    {"devgroup", K_IGNORE, 0, 0},
+    {NULL, K_IGNORE, 0, 0},
+};
+
+static const struct key_def device_keys[] = {
+    STR_KEY(struct mapi_conf_device, "device", device),
+    STR_KEY(struct mapi_conf_device, "driver", driver),
+    STR_KEY(struct mapi_conf_device, "description", description),
+    STR_KEY(struct mapi_conf_device, "alias", alias),
+    NUM_KEY(struct mapi_conf_device, "promisc", K_INT, promisc),
+    NUM_KEY(struct mapi_conf_device, "snaplen", K_SIZE32, snaplen),
+    NUM_KEY(struct mapi_conf_device, "ring_size", K_SIZE32, ring_bytes),
+    NUM_KEY(struct mapi_conf_device, "link_speed", K_INT, link_speed),
+    NUM_KEY(struct mapi_conf_device, "mpls", K_INT, mpls),
+    NUM_KEY(struct mapi_conf_device, "vlan", K_INT, vlan),
+    {"devgroup", K_IGNORE, 0, 0},
+    {NULL, K_IGNORE, 0, 0},
+};
+
+static const struct key_def format_keys[] = {
+    STR_KEY(struct mapi_conf_format, "format", format),
+    STR_KEY(struct mapi_conf_format, "driver", driver),
+    STR_KEY(struct mapi_conf_format, "description", description),
+    {NULL, K_IGNORE, 0, 0},
+};
+
+void mapi_conf_defaults(struct mapi_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->libpath, sizeof(c->libpath), "%s", MAPI_DEFAULT_LIBPATH);
+    snprintf(c->libs, sizeof(c->libs), "stdflib.so");
+    c->dimapi_port = 2233;
+    c->syslog_level = 2;
+    snprintf(c->socket, sizeof(c->socket), "%s", MAPI_DEFAULT_SOCKET);
+    snprintf(c->socket_group, sizeof(c->socket_group), "mapi");
+    c->buffer_size = 16u << 20;
+    c->max_flows_per_client = 1024;
+    c->max_functions_per_flow = 256;
+    c->max_shm_per_client = 4ull << 30;
+}
+
+void mapi_conf_free(struct mapi_conf *c)
+{
+    free(c->devices);
+    free(c->formats);
+    c->devices = NULL;
+    c->formats = NULL;
+    c->ndevices = c->nformats = 0;
+}
+
+const char *mapi_conf_default_path(void)
+{
+    const char *e = getenv("MAPI_CONF");
+    return (e && *e) ? e : MAPI_DEFAULT_CONF;
+}
+
+int mapi_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (toupper((unsigned char)*end)) {
+    case 0:
+        break;
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    default:
+        return -1;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end)
+        return -1;
+    if (shift && v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+/* Sets key=value in the struct at base. 0, or -1 with a reason in why. */
+static int set_key(const struct key_def *keys, void *base, const char *key, const char *val,
+                   const char **why)
+{
+    for (const struct key_def *k = keys; k->name; k++) {
+        if (strcmp(k->name, key) != 0)
+            continue;
+        char *field = (char *)base + k->offset;
+        uint64_t size;
+        char *end;
+        long v;
+        switch (k->type) {
+        case K_IGNORE:
+            return 0;
+        case K_STR:
+            if (strlen(val) >= k->size) {
+                *why = "value too long";
+                return -1;
+            }
+            memcpy(field, val, strlen(val) + 1);
+            return 0;
+        case K_INT:
+            errno = 0;
+            v = strtol(val, &end, 10);
+            if (errno || end == val || *end || v < -2147483647L || v > 2147483647L) {
+                *why = "not an integer";
+                return -1;
+            }
+            *(int *)field = (int)v;
+            return 0;
+        case K_SIZE:
+        case K_SIZE32:
+            if (mapi_parse_size(val, &size) < 0 || (k->type == K_SIZE32 && size > UINT32_MAX)) {
+                *why = "not a size (a number with an optional K, M or G)";
+                return -1;
+            }
+            if (k->type == K_SIZE)
+                *(uint64_t *)field = size;
+            else
+                *(uint32_t *)field = (uint32_t)size;
+            return 0;
+        }
+    }
+    *why = "unknown key";
+    return -1;
+}
+
+int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errlen)
+{
+    mapi_conf_defaults(c);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    snprintf(c->path, sizeof(c->path), "%s", path);
+    enum { S_GLOBAL, S_DRIVER, S_FORMAT, S_OTHER } section = S_GLOBAL;
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == 0 || *s == '#' || *s == ';')
+            continue;
+        const char *why = NULL;
+        if (*s == '[') {
+            if (strcmp(s, "[driver]") == 0) {
+                void *n = realloc(c->devices, sizeof(*c->devices) * (size_t)(c->ndevices + 1));
+                if (!n) {
+                    why = "out of memory";
+                } else {
+                    c->devices = n;
+                    struct mapi_conf_device *d = &c->devices[c->ndevices++];
+                    memset(d, 0, sizeof(*d));
+                    d->promisc = 1;
+                    d->snaplen = 65535;
+                    d->ring_bytes = 32u << 20;
+                    section = S_DRIVER;
+                }
+            } else if (strcmp(s, "[format]") == 0) {
+                void *n = realloc(c->formats, sizeof(*c->formats) * (size_t)(c->nformats + 1));
+                if (!n) {
+                    why = "out of memory";
+                } else {
+                    c->formats = n;
+                    memset(&c->formats[c->nformats++], 0, sizeof(*c->formats));
+                    section = S_FORMAT;
+                }
+            } else {
+                /* Other sections (e.g. [ipfixflib]) belong to function libraries. */
+                section = S_OTHER;
+                if (strchr(s, ']') == NULL)
+                    why = "unterminated section name";
+            }
+        } else {
+            char *eq = strchr(s, '=');
+            if (!eq) {
+                why = "expected key=value";
+            } else {
+                *eq = 0;
+                char *key = trim(s), *val = trim(eq + 1);
+                if (section == S_GLOBAL)
+                    set_key(global_keys, c, key, val, &why);
+                else if (section == S_OTHER)
+                    why = NULL;
+                else if (section == S_DRIVER)
+                    set_key(device_keys, &c->devices[c->ndevices - 1], key, val, &why);
+                else
+                    set_key(format_keys, &c->formats[c->nformats - 1], key, val, &why);
+            }
+        }
+        if (why) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    for (int i = 0; rc == 0 && i < c->ndevices; i++) {
+        if (c->devices[i].device[0] == 0) {
+            snprintf(err, errlen, "%s: [driver] section %d has no device=", path, i + 1);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && c->socket[0] == 0) {
+        snprintf(err, errlen, "%s: socket= is empty", path);
+        rc = -1;
+    }
+    if (rc < 0)
+        mapi_conf_free(c);
+    return rc;
+}

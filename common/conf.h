@@ -1,0 +1,68 @@
+/*
+ * common/conf.h - mapi.conf: the configuration of mapid (and the keys libmapi needs, such as
+ * the socket path). The format of the MAPI tutorial (section 5.2): `key=value` lines, `#`
+ * comments, `[driver]` sections (device=, driver=, description=, alias=, plus our promisc=,
+ * snaplen=, ring_size=, link_speed=, mpls=, vlan=) and `[format]` sections (format=, driver=,
+ * description=). Our own global keys: socket=, socket_group=, buffer_size=,
+ * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=.
+ * Sizes accept K, M and G suffixes (powers of 1024).
+ */
+#ifndef MAPI_COMMON_CONF_H
+#define MAPI_COMMON_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAPI_DEFAULT_SOCKET "/tmp/mapid.sock"
+
+struct mapi_conf_device {
+    char device[256];
+    char driver[256];
+    char description[1024];
+    char alias[256];
+    int promisc;         /* default 1 */
+    uint32_t snaplen;    /* default 65535 */
+    uint32_t ring_bytes; /* kernel capture ring, default 32 MiB */
+    int link_speed, mpls, vlan;
+};
+
+struct mapi_conf_format {
+    char format[64]; /* MFF_PCAP, MFF_DAG_ERF */
+    char driver[256];
+    char description[1024];
+};
+
+struct mapi_conf {
+    char path[4096]; /* file this was read from, "" for defaults */
+    char libpath[4096];
+    char drvpath[4096];
+    char libs[4096]; /* colon-separated file names, e.g. "stdflib.so:extraflib.so" */
+    int dimapi_port;
+    int syslog_level; /* 0 info only, 1 debug to stdout and syslog, 2 debug to syslog only */
+    char logfile[4096];
+    char socket[108];
+    char socket_group[64]; /* default "mapi" */
+    uint64_t buffer_size;  /* TO_BUFFER ring bytes, default 16 MiB */
+    int max_flows_per_client;   /* default 1024 */
+    int max_functions_per_flow; /* default 256 */
+    uint64_t max_shm_per_client; /* default 4 GiB */
+    struct mapi_conf_device *devices;
+    int ndevices;
+    struct mapi_conf_format *formats;
+    int nformats;
+};
+
+/* Fills c with the defaults (no devices). */
+void mapi_conf_defaults(struct mapi_conf *c);
+/*
+ * Loads path over the defaults. Returns 0, or -1 with a message (file, line, reason) in err.
+ * On success free the lists with mapi_conf_free.
+ */
+int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errlen);
+void mapi_conf_free(struct mapi_conf *c);
+/* The configuration file to use: $MAPI_CONF if set, else the installed default. */
+const char *mapi_conf_default_path(void);
+/* Parses "16M"-style sizes. Returns 0 or -1. */
+int mapi_parse_size(const char *s, uint64_t *out);
+
+#endif /* MAPI_COMMON_CONF_H */

@@ -1,0 +1,317 @@
+/*
+ * daemon/mapid/device.c - devices of mapid (live NICs from [driver] sections and trace files
+ * handed over by clients) and their capture threads. A capture thread reads a batch from
+ * its driver, decodes every packet once (common/decode.h), takes references on the device's
+ * active flows and runs each packet through each flow in turn (see mapid.h for the locking).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/decode.h"
+#include "common/log.h"
+#include "daemon/mapid/mapid.h"
+
+struct device *device_find(struct mapid *m, const char *name)
+{
+    for (struct device *d = m->devices; d; d = d->next)
+        if (strcmp(d->name, name) == 0 || (d->conf && d->conf->alias[0] &&
+                                           strcmp(d->conf->alias, name) == 0))
+            return d;
+    return NULL;
+}
+
+struct device *device_by_id(struct mapid *m, int id)
+{
+    for (struct device *d = m->devices; d; d = d->next)
+        if (d->id == id)
+            return d;
+    return NULL;
+}
+
+static struct device *device_new(struct mapid *m, const char *name)
+{
+    struct device *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->id = m->next_devid++;
+    snprintf(d->name, sizeof(d->name), "%s", name);
+    pthread_mutex_init(&d->lock, NULL);
+    atomic_init(&d->stop, 0);
+    atomic_init(&d->seen, 0);
+    atomic_init(&d->drops, 0);
+    d->params.fd = -1;
+    struct device **pp = &m->devices;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = d;
+    return d;
+}
+
+/* Drivers of mapi.conf by file name: the original names all map to our libpcap driver. */
+static int known_live_driver(const char *drv)
+{
+    static const char *names[] = {"mapinicdrv.so", "mapinidrv.so", "pcap", "mapinicdrv", NULL};
+    if (!drv[0])
+        return 1;
+    for (int i = 0; names[i]; i++)
+        if (strcasecmp(drv, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int device_create_conf_devices(struct mapid *m)
+{
+    for (int i = 0; i < m->conf.ndevices; i++) {
+        const struct mapi_conf_device *cd = &m->conf.devices[i];
+        if (!known_live_driver(cd->driver)) {
+            mapi_log(LOG_LVL_WARN, "device %s: driver %s is not supported here, skipped",
+                     cd->device, cd->driver);
+            continue;
+        }
+        struct device *d = device_new(m, cd->device);
+        if (!d)
+            return -1;
+        d->is_conf = 1;
+        d->conf = cd;
+        d->ops = &capture_pcap_live;
+        d->params.device = d->name;
+        d->params.promisc = cd->promisc;
+        d->params.snaplen = cd->snaplen;
+        d->params.ring_bytes = cd->ring_bytes;
+        d->status = DEVICE_ONLINE;
+    }
+    return 0;
+}
+
+int device_open(struct device *d, char *msg, size_t msglen)
+{
+    if (d->src)
+        return 0;
+    int err = PCAP_OPEN_ERR;
+    d->src = d->ops->open(&d->params, msg, msglen, &err);
+    d->params.fd = -1; /* the driver owns it now */
+    if (!d->src)
+        return err ? err : PCAP_OPEN_ERR;
+    d->linktype = d->ops->linktype(d->src);
+    d->snaplen = d->ops->snaplen(d->src);
+    if (d->snaplen == 0)
+        d->snaplen = 65535;
+    return 0;
+}
+
+struct device *device_create_offline(struct mapid *m, struct client *c, int fd, int format,
+                                     const char *path, int *err, char *msg, size_t msglen)
+{
+    const struct capture_driver_ops *ops;
+    if (format == MFF_PCAP || format == MFF_RAW) {
+        ops = &capture_pcap_file;
+    } else if (format == MFF_DAG_ERF) {
+        ops = &capture_erf_file;
+    } else {
+        close(fd);
+        *err = MAPID_NO_DRIVER;
+        snprintf(msg, msglen, "no driver for trace format %d (MFF_PCAP=0, MFF_DAG_ERF=2)", format);
+        return NULL;
+    }
+    char name[512];
+    snprintf(name, sizeof(name), "%s@%d", path, ++m->offline_counter);
+    struct device *d = device_new(m, name);
+    if (!d) {
+        close(fd);
+        *err = MAPID_MEM_ALLOCATION_ERROR;
+        snprintf(msg, msglen, "out of memory");
+        return NULL;
+    }
+    d->offline = 1;
+    d->ops = ops;
+    d->params.device = d->name;
+    d->params.fd = fd;
+    d->params.format = format;
+    d->uid = c->uid;
+    d->owner = c;
+    d->status = DEVICE_SETUP;
+    int rc = device_open(d, msg, msglen);
+    if (rc) {
+        *err = rc;
+        device_delete(m, d);
+        return NULL;
+    }
+    return d;
+}
+
+void device_add_active(struct device *d, struct flow *f)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->nactive == d->capactive) {
+        int cap = d->capactive ? d->capactive * 2 : 8;
+        struct flow **n = realloc(d->active, sizeof(*n) * (size_t)cap);
+        if (!n) {
+            pthread_mutex_unlock(&d->lock);
+            mapi_log(LOG_LVL_ERROR, "out of memory adding flow %d to %s", f->id, d->name);
+            return;
+        }
+        d->active = n;
+        d->capactive = cap;
+    }
+    atomic_fetch_add(&f->refs, 1);
+    d->active[d->nactive++] = f;
+    if (d->offline && d->status == DEVICE_FINISHED)
+        flow_finish(f, FLOW_FINISHED); /* connected after the end of the trace */
+    pthread_mutex_unlock(&d->lock);
+}
+
+void device_remove_active(struct device *d, struct flow *f)
+{
+    int found = 0;
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < d->nactive; i++) {
+        if (d->active[i] == f) {
+            memmove(&d->active[i], &d->active[i + 1], sizeof(*d->active) * (size_t)(d->nactive - i - 1));
+            d->nactive--;
+            found = 1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (found)
+        flow_put(f);
+}
+
+static void *capture_thread(void *arg)
+{
+    struct device *d = arg;
+    struct mapi_pkt *pkts = calloc(MAPID_BATCH, sizeof(*pkts));
+    struct flow **snap = NULL;
+    int snapcap = 0;
+    if (!pkts) {
+        mapi_log(LOG_LVL_ERROR, "%s: out of memory in the capture thread", d->name);
+        return NULL;
+    }
+    mapi_log(LOG_LVL_INFO, "capture started on %s (link type %d, snaplen %u)", d->name,
+             d->linktype, d->snaplen);
+    int end = 0;
+    while (!atomic_load(&d->stop)) {
+        int n = d->ops->next_batch(d->src, pkts, MAPID_BATCH, 100);
+        if (n == 0)
+            continue;
+        if (n < 0) {
+            const char *e = d->ops->error(d->src);
+            if (n == CAPTURE_EOF && !(e && *e))
+                mapi_log(LOG_LVL_INFO, "%s: end of trace after %llu packets", d->name,
+                         (unsigned long long)d->seq);
+            else
+                mapi_log(n == CAPTURE_EOF ? LOG_LVL_WARN : LOG_LVL_ERROR, "%s: %s", d->name,
+                         e && *e ? e : "capture error");
+            end = 1;
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            pkts[i].seq = ++d->seq;
+            mapi_decode(&pkts[i]);
+        }
+        atomic_fetch_add(&d->seen, (uint_fast64_t)n);
+        pthread_mutex_lock(&d->lock);
+        if (d->nactive > snapcap) {
+            struct flow **ns = realloc(snap, sizeof(*ns) * (size_t)d->nactive);
+            if (ns) {
+                snap = ns;
+                snapcap = d->nactive;
+            }
+        }
+        int ns = d->nactive < snapcap ? d->nactive : snapcap;
+        for (int i = 0; i < ns; i++) {
+            snap[i] = d->active[i];
+            atomic_fetch_add(&snap[i]->refs, 1);
+        }
+        pthread_mutex_unlock(&d->lock);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < ns; j++)
+                if (!atomic_load_explicit(&snap[j]->closed, memory_order_relaxed))
+                    flow_process(snap[j], &pkts[i]);
+        for (int j = 0; j < ns; j++)
+            flow_put(snap[j]);
+    }
+    if (end && d->offline) {
+        pthread_mutex_lock(&d->lock);
+        d->status = DEVICE_FINISHED;
+        for (int i = 0; i < d->nactive; i++)
+            flow_finish(d->active[i], FLOW_FINISHED);
+        pthread_mutex_unlock(&d->lock);
+    }
+    free(snap);
+    free(pkts);
+    return NULL;
+}
+
+int device_start(struct device *d, char *msg, size_t msglen)
+{
+    if (d->thread_running)
+        return 0;
+    if (d->offline && d->status != DEVICE_SETUP) {
+        snprintf(msg, msglen, "%s was already started", d->name);
+        return MAPID_NO_DEVICE;
+    }
+    int rc = device_open(d, msg, msglen);
+    if (rc)
+        return rc;
+    if (!d->offline) {
+        /* Drop what the kernel queued before anyone asked for it. */
+        struct mapi_pkt tmp[64];
+        while (d->ops->next_batch(d->src, tmp, 64, 0) > 0)
+            ;
+    }
+    atomic_store(&d->stop, 0);
+    rc = pthread_create(&d->thread, NULL, capture_thread, d);
+    if (rc) {
+        snprintf(msg, msglen, "cannot start the capture thread: %s", strerror(rc));
+        return NICDRV_PTHR_ERR;
+    }
+    d->thread_running = 1;
+    if (d->offline)
+        d->status = DEVICE_READING;
+    return 0;
+}
+
+void device_stop(struct device *d)
+{
+    if (d->thread_running) {
+        atomic_store(&d->stop, 1);
+        pthread_join(d->thread, NULL);
+        d->thread_running = 0;
+    }
+}
+
+void device_delete(struct mapid *m, struct device *d)
+{
+    device_stop(d);
+    struct device **pp = &m->devices;
+    while (*pp && *pp != d)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = d->next;
+    if (d->src)
+        d->ops->close(d->src);
+    else if (d->params.fd >= 0)
+        close(d->params.fd);
+    free(d->active);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+void device_flow_gone(struct mapid *m, struct device *d)
+{
+    (void)m;
+    d->nflows--;
+    if (!d->offline && d->nflows <= 0) {
+        device_stop(d);
+        if (d->src) {
+            d->ops->close(d->src);
+            d->src = NULL;
+            mapi_log(LOG_LVL_INFO, "capture stopped on %s: no flows left", d->name);
+        }
+    }
+}

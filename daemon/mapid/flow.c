@@ -1,0 +1,421 @@
+/*
+ * daemon/mapid/flow.c - flows inside mapid: applying functions, creating the shared memory at
+ * connect (result region and TO_BUFFER rings, layout in common/shm.h), running the functions
+ * on each packet, the ring producer, and tearing a flow down.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/mapid/mapid.h"
+
+#define ALIGN64(x) (((x) + 63u) & ~(uint64_t)63u)
+#define RING_MIN_BYTES (1u << 20)
+
+static void log_from_flib(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt);
+
+const struct mapi_host_api mapid_host_api = {
+    .ring_put = host_ring_put,
+    .log = log_from_flib,
+};
+
+static void log_from_flib(int level, const char *fmt, ...)
+{
+    char msg[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    mapi_log(level, "%s", msg);
+}
+
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *ts)
+{
+    return syscall(SYS_futex, addr, op, val, ts, NULL, 0);
+}
+
+struct flow *flow_find(struct mapid *m, int id)
+{
+    for (struct flow *f = m->flows; f; f = f->next)
+        if (f->id == id)
+            return f;
+    return NULL;
+}
+
+struct flow *flow_create(struct mapid *m, struct client *c, struct device *d)
+{
+    struct flow *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->id = m->next_flowid++;
+    f->uid = c->uid;
+    f->owner = c;
+    f->dev = d;
+    f->status = FLOW_INIT;
+    f->region_fd = -1;
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->closed, 0);
+    /* keep the list ordered by id: append */
+    struct flow **pp = &m->flows;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = f;
+    d->nflows++;
+    c->nflows++;
+    return f;
+}
+
+int flow_apply(struct flow *f, const struct mapi_fn_def *def, int libidx, struct mapi_arg *args,
+               int nargs, char *strings, char *msg, size_t msglen)
+{
+    struct fn_inst *fn = calloc(1, sizeof(*fn));
+    struct fn_inst **nf = realloc(f->fns, sizeof(*nf) * (size_t)(f->nfns + 1));
+    if (!fn || !nf) {
+        free(fn);
+        if (nf)
+            f->fns = nf;
+        snprintf(msg, msglen, "out of memory");
+        return -MAPID_MEM_ALLOCATION_ERROR;
+    }
+    f->fns = nf;
+    fn->flow = f;
+    fn->args = args;
+    fn->strings = strings;
+    fn->libidx = libidx;
+    fn->fi.def = def;
+    fn->fi.host = &mapid_host_api;
+    fn->fi.args = args;
+    fn->fi.nargs = nargs;
+    fn->fi.fid = f->nfns + 1;
+    fn->fi.flow_id = f->id;
+    fn->fi.dev_id = f->dev->id;
+    fn->fi.linktype = f->dev->linktype;
+    fn->fi.snaplen = f->dev->snaplen;
+    fn->fi.offline = f->dev->offline;
+    int rc = def->instance ? def->instance(&fn->fi) : 0;
+    if (rc != 0) {
+        snprintf(msg, msglen, "%s: %s", def->name, fn->fi.errmsg[0] ? fn->fi.errmsg : "rejected");
+        if (def->cleanup)
+            def->cleanup(&fn->fi);
+        for (int i = 0; i < nargs; i++)
+            if (args[i].type == 'w' && args[i].v.fd >= 0)
+                close(args[i].v.fd);
+        free(args);
+        free(strings);
+        free(fn);
+        return rc > 0 ? -rc : -MFUNCT_COULD_NOT_APPLY_FUNCT;
+    }
+    if ((def->flags & MAPI_FN_RING) && fn->fi.ring_size == 0)
+        fn->fi.ring_size = UINT32_MAX;
+    if (def->flags & MAPI_FN_MODIFIES)
+        f->modifies = 1;
+    f->fns[f->nfns++] = fn;
+    return fn->fi.fid;
+}
+
+static int make_memfd(const char *name, size_t len, void **map)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return -1;
+    if (ftruncate(fd, (off_t)len) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+        close(fd);
+        return -1;
+    }
+    *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (*map == MAP_FAILED) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void ring_free(struct ring *r)
+{
+    if (!r)
+        return;
+    if (r->map)
+        munmap(r->map, r->maplen);
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r);
+}
+
+static struct ring *ring_create(int flow_id, int fid, uint64_t bytes, int nowait)
+{
+    struct ring *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    bytes = (bytes + 4095u) & ~(uint64_t)4095u;
+    r->size = bytes;
+    r->maplen = MAPI_RING_HDR_SIZE + bytes;
+    char name[64];
+    snprintf(name, sizeof(name), "mapi-ring-%d-%d", flow_id, fid);
+    r->fd = make_memfd(name, r->maplen, &r->map);
+    if (r->fd < 0) {
+        r->map = NULL;
+        ring_free(r);
+        return NULL;
+    }
+    r->hdr = r->map;
+    r->data = (uint8_t *)r->map + MAPI_RING_HDR_SIZE;
+    r->hdr->magic = MAPI_RING_MAGIC;
+    r->hdr->version = MAPI_SHM_VERSION;
+    r->hdr->nowait = nowait ? 1 : 0;
+    r->hdr->size = bytes;
+    return r;
+}
+
+int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
+{
+    /* Layout: header + slot table, then each result area on its own cache line. */
+    uint64_t off = ALIGN64(sizeof(struct mapi_shm_hdr) + sizeof(struct mapi_shm_slot) * f->nfns);
+    uint64_t ring_bytes = 0;
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        fn->result_offset = off;
+        off = ALIGN64(off + sizeof(struct mapi_shm_result) + fn->fi.result_size);
+        if (fn->fi.def->flags & MAPI_FN_RING) {
+            uint64_t want = fn->fi.ring_size == UINT32_MAX ? m->conf.buffer_size : fn->fi.ring_size;
+            if (want < RING_MIN_BYTES)
+                want = RING_MIN_BYTES;
+            fn->fi.ring_size = (uint32_t)(want > UINT32_MAX - 8192 ? UINT32_MAX - 8192 : want);
+            ring_bytes += fn->fi.ring_size + MAPI_RING_HDR_SIZE;
+        }
+    }
+    uint64_t total = (off + 4095u) & ~(uint64_t)4095u;
+    struct client *c = f->owner;
+    if (c->shm_bytes + total + ring_bytes > m->conf.max_shm_per_client) {
+        snprintf(msg, msglen,
+                 "shared memory of this client would reach %llu bytes, max_shm_per_client is %llu",
+                 (unsigned long long)(c->shm_bytes + total + ring_bytes),
+                 (unsigned long long)m->conf.max_shm_per_client);
+        return MAPID_LIMIT_EXCEEDED;
+    }
+    char name[64];
+    snprintf(name, sizeof(name), "mapi-flow-%d", f->id);
+    f->region_fd = make_memfd(name, total, &f->region);
+    if (f->region_fd < 0) {
+        f->region = NULL;
+        snprintf(msg, msglen, "cannot create shared memory: %s", strerror(errno));
+        return MDLIB_SHM_ERR;
+    }
+    f->region_len = total;
+    f->shm = f->region;
+    f->shm->magic = MAPI_SHM_MAGIC;
+    f->shm->version = MAPI_SHM_VERSION;
+    f->shm->nslots = (uint32_t)f->nfns;
+    f->shm->size = total;
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        f->shm->slots[i].fid = fn->fi.fid;
+        f->shm->slots[i].size = fn->fi.result_size;
+        f->shm->slots[i].offset = fn->result_offset;
+        struct mapi_shm_result *r = (struct mapi_shm_result *)((char *)f->region + fn->result_offset);
+        fn->fi.result_seq = &r->seq;
+        fn->fi.result = fn->fi.result_size ? r->data : NULL;
+        if (fn->fi.def->flags & MAPI_FN_RING) {
+            int nowait = fn->fi.nargs > 0 && fn->fi.args[0].type == 'i' && fn->fi.args[0].v.i == NOWAIT;
+            fn->ring = ring_create(f->id, fn->fi.fid, fn->fi.ring_size, nowait);
+            if (!fn->ring) {
+                snprintf(msg, msglen, "cannot create a %u-byte packet ring: %s", fn->fi.ring_size,
+                         strerror(errno));
+                return MDLIB_SHM_ERR;
+            }
+        }
+    }
+    if (f->modifies) {
+        f->copybuf = malloc(MAPID_MAX_CAPLEN + 64u);
+        if (!f->copybuf) {
+            snprintf(msg, msglen, "out of memory");
+            return MAPID_MEM_ALLOCATION_ERROR;
+        }
+    }
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        int rc = fn->fi.def->init ? fn->fi.def->init(&fn->fi) : 0;
+        if (rc != 0) {
+            snprintf(msg, msglen, "%s: %s", fn->fi.def->name,
+                     fn->fi.errmsg[0] ? fn->fi.errmsg : "init failed");
+            return rc > 0 ? rc : MFUNCT_COULD_NOT_INIT_FUNCT;
+        }
+        fn->initialized = 1;
+    }
+    f->shm_bytes = total + ring_bytes;
+    c->shm_bytes += f->shm_bytes;
+    f->start = time(NULL);
+    f->status = FLOW_ACTIVE;
+    __atomic_store_n(&f->shm->status, FLOW_ACTIVE, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void ring_wake_consumer(struct ring *r)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&r->hdr->consumer_waiting, __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&r->hdr->data_futex, 1, __ATOMIC_RELEASE);
+        futex(&r->hdr->data_futex, FUTEX_WAKE, INT_MAX, NULL);
+    }
+}
+
+void flow_finish(struct flow *f, int status)
+{
+    if (f->shm)
+        __atomic_store_n(&f->shm->status, (uint32_t)status, __ATOMIC_RELEASE);
+    for (int i = 0; i < f->nfns; i++) {
+        struct ring *r = f->fns[i]->ring;
+        if (!r)
+            continue;
+        __atomic_store_n(&r->hdr->eof, 1, __ATOMIC_RELEASE);
+        __atomic_fetch_add(&r->hdr->data_futex, 1, __ATOMIC_RELEASE);
+        futex(&r->hdr->data_futex, FUTEX_WAKE, INT_MAX, NULL);
+    }
+}
+
+static void flow_free(struct flow *f)
+{
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        if (fn->fi.def->cleanup)
+            fn->fi.def->cleanup(&fn->fi);
+        ring_free(fn->ring);
+        free(fn->args);
+        free(fn->strings);
+        free(fn);
+    }
+    free(f->fns);
+    free(f->copybuf);
+    if (f->region)
+        munmap(f->region, f->region_len);
+    if (f->region_fd >= 0)
+        close(f->region_fd);
+    free(f);
+}
+
+void flow_put(struct flow *f)
+{
+    if (atomic_fetch_sub(&f->refs, 1) == 1)
+        flow_free(f);
+}
+
+void flow_close(struct mapid *m, struct flow *f)
+{
+    struct flow **pp = &m->flows;
+    while (*pp && *pp != f)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = f->next;
+    atomic_store(&f->closed, 1);
+    struct device *d = f->dev;
+    if (f->status != FLOW_INIT)
+        device_remove_active(d, f);
+    f->end = time(NULL);
+    flow_finish(f, FLOW_CLOSED);
+    if (f->owner) {
+        f->owner->nflows--;
+        f->owner->shm_bytes -= f->shm_bytes;
+    }
+    int owns = f->owns_device;
+    flow_put(f);
+    if (owns)
+        device_delete(m, d);
+    else
+        device_flow_gone(m, d);
+}
+
+void flow_process(struct flow *f, struct mapi_pkt *pkt)
+{
+    struct mapi_pkt copy;
+    if (f->modifies) {
+        if (pkt->caplen > MAPID_MAX_CAPLEN)
+            return; /* never let a modifying function touch the shared original */
+        copy = *pkt;
+        memcpy(f->copybuf, pkt->data, pkt->caplen);
+        copy.data = f->copybuf;
+        pkt = &copy;
+    }
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        fn->pkts++;
+        if (!fn->fi.def->process(&fn->fi, pkt))
+            return;
+        fn->passed++;
+    }
+}
+
+/* The producer side of the TO_BUFFER ring (consumer: lib/). */
+static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt)
+{
+    struct fn_inst *fn = (struct fn_inst *)fi;
+    struct ring *r = fn->ring;
+    struct flow *f = fn->flow;
+    if (!r || r->broken)
+        goto drop;
+    uint32_t caplen = pkt->caplen;
+    uint32_t need = mapi_ring_record_len(caplen);
+    if (need > r->size / 2)
+        goto drop;
+    for (;;) {
+        uint64_t tail = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+        if (tail > r->head || r->head - tail > r->size || (tail & 7u)) {
+            mapi_log(LOG_LVL_WARN, "flow %d: client corrupted its packet ring; dropping", f->id);
+            r->broken = 1;
+            goto drop;
+        }
+        uint64_t pos = r->head % r->size;
+        uint64_t contig = r->size - pos;
+        uint64_t total = need + (contig < need ? contig : 0);
+        if (r->size - (r->head - tail) >= total)
+            break;
+        if (!fi->offline)
+            goto drop;
+        /* Trace file: wait for the client (back-pressure), unless the flow closes. */
+        uint32_t v = __atomic_load_n(&r->hdr->space_futex, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&r->hdr->producer_waiting, 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE) != tail)
+            continue;
+        if (atomic_load(&f->closed) || atomic_load(&f->dev->stop))
+            return 0;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        futex(&r->hdr->space_futex, FUTEX_WAIT, v, &ts);
+    }
+    uint64_t pos = r->head % r->size;
+    if (r->size - pos < need) {
+        uint32_t wrap = MAPI_RING_WRAP;
+        memcpy(r->data + pos, &wrap, sizeof(wrap));
+        r->head += r->size - pos;
+        pos = 0;
+    }
+    uint8_t *rec = r->data + pos;
+    uint32_t hdr2[2] = {need, 0};
+    memcpy(rec, hdr2, sizeof(hdr2));
+    struct mapipkt *mp = (struct mapipkt *)(rec + MAPI_RING_RECHDR);
+    mp->ts = pkt->ts;
+    mp->ifindex = pkt->ifindex;
+    mp->caplen = caplen;
+    mp->wlen = pkt->wlen;
+    memcpy(&mp->pkt, pkt->data, caplen);
+    r->head += need;
+    __atomic_store_n(&r->hdr->written, r->hdr->written + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->hdr->head, r->head, __ATOMIC_RELEASE);
+    ring_wake_consumer(r);
+    return 1;
+drop:
+    if (r)
+        __atomic_store_n(&r->hdr->drops, r->hdr->drops + 1, __ATOMIC_RELAXED);
+    atomic_fetch_add(&f->dev->drops, 1);
+    return 0;
+}

@@ -1,0 +1,340 @@
+/*
+ * daemon/mapid/main.c - mapid's entry point and control loop: command line, mapi.conf,
+ * logging, the control socket (mode 0660, group from socket_group), one epoll loop that reads
+ * client messages incrementally (a slow or hostile client cannot stall the others), client
+ * clean-up when a connection closes, and a clean shutdown on SIGTERM/SIGINT.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/mapid/handlers.h"
+#include "daemon/mapid/mapid.h"
+
+struct mapid g_mapid;
+
+#define TAG_LISTEN ((void *)1)
+#define TAG_SIGNAL ((void *)2)
+#define CLIENT_MAX_BUFFER (WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD)
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: mapid [-c FILE] [-d] [-s] [-h] [-v]\n"
+                 "  -c FILE  configuration file (default $MAPI_CONF or %s)\n"
+                 "  -d       run as a daemon in the background\n"
+                 "  -s       also log to syslog\n"
+                 "  -h       this help\n"
+                 "  -v       print the version\n",
+            MAPI_DEFAULT_CONF);
+}
+
+static int make_listener(struct mapid *m)
+{
+    const char *path = m->conf.socket;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        mapi_log(LOG_LVL_ERROR, "socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    /* A stale socket file from a crashed mapid is removed; a live one is not. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        mapi_log(LOG_LVL_ERROR, "another mapid is already listening on %s", path);
+        close(fd);
+        return -1;
+    }
+    unlink(path);
+    mode_t old = umask(0117);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0) {
+        mapi_log(LOG_LVL_ERROR, "cannot bind %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct group *g = getgrnam(m->conf.socket_group);
+    if (g) {
+        if (chown(path, (uid_t)-1, g->gr_gid) < 0)
+            mapi_log(LOG_LVL_WARN, "cannot give %s to group %s: %s", path, m->conf.socket_group,
+                     strerror(errno));
+    } else {
+        mapi_log(LOG_LVL_INFO, "group %s does not exist: %s is for its owner only",
+                 m->conf.socket_group, path);
+    }
+    chmod(path, 0660);
+    if (listen(fd, 128) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void client_free(struct mapid *m, struct client *c)
+{
+    /* Close every flow of this client, then the trace devices it created. */
+    for (struct flow *f = m->flows, *next; f; f = next) {
+        next = f->next;
+        if (f->owner == c)
+            flow_close(m, f);
+    }
+    for (struct device *d = m->devices, *next; d; d = next) {
+        next = d->next;
+        if (d->offline && d->owner == c)
+            device_delete(m, d);
+    }
+    epoll_ctl(m->epoll_fd, EPOLL_CTL_DEL, c->sock, NULL);
+    close(c->sock);
+    for (int i = 0; i < c->nfds; i++)
+        close(c->fds[i]);
+    struct client **pp = &m->clients;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = c->next;
+    free(c->in);
+    free(c);
+}
+
+static void accept_clients(struct mapid *m)
+{
+    for (;;) {
+        int s = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (s < 0)
+            return;
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        struct client *c = calloc(1, sizeof(*c));
+        if (!c || getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+            free(c);
+            close(s);
+            continue;
+        }
+        /* Replies are small; a client that never reads gets cut off after 2 s. */
+        struct timeval tv = {2, 0};
+        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        c->sock = s;
+        c->uid = cred.uid;
+        c->gid = cred.gid;
+        c->pid = cred.pid;
+        c->next = m->clients;
+        m->clients = c;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
+        epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, s, &ev);
+        mapi_log(LOG_LVL_DEBUG, "client pid %d uid %d connected", (int)c->pid, (int)c->uid);
+    }
+}
+
+/* Reads what the client sent and handles every complete message. */
+static void client_readable(struct mapid *m, struct client *c)
+{
+    for (;;) {
+        size_t want = WIRE_HDR_SIZE;
+        struct wire_hdr hdr;
+        if (c->inlen >= WIRE_HDR_SIZE) {
+            if (wire_parse_header(c->in, &hdr) < 0) {
+                mapi_log(LOG_LVL_WARN, "client pid %d sent a malformed message; disconnected",
+                         (int)c->pid);
+                c->dead = 1;
+                return;
+            }
+            want = WIRE_HDR_SIZE + hdr.length;
+            if (c->inlen >= want) {
+                handle_message(m, c, &hdr, c->in + WIRE_HDR_SIZE);
+                for (int i = 0; i < c->nfds; i++)
+                    close(c->fds[i]); /* descriptors the handler did not take */
+                c->nfds = 0;
+                memmove(c->in, c->in + want, c->inlen - want);
+                c->inlen -= want;
+                if (c->dead)
+                    return;
+                continue;
+            }
+        }
+        if (want > c->incap) {
+            size_t cap = want < 4096 ? 4096 : want;
+            uint8_t *n = realloc(c->in, cap);
+            if (!n) {
+                c->dead = 1;
+                return;
+            }
+            c->in = n;
+            c->incap = cap;
+        }
+        struct iovec iov = {.iov_base = c->in + c->inlen, .iov_len = c->incap - c->inlen};
+        union {
+            char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        ssize_t r = recvmsg(c->sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); r > 0 && cm; cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < cnt; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                if (c->nfds < WIRE_MAX_FDS)
+                    c->fds[c->nfds++] = fd;
+                else
+                    close(fd);
+            }
+        }
+        if (r <= 0) {
+            c->dead = 1;
+            return;
+        }
+        c->inlen += (size_t)r;
+        if (c->inlen > CLIENT_MAX_BUFFER) {
+            c->dead = 1;
+            return;
+        }
+    }
+}
+
+static void shutdown_all(struct mapid *m)
+{
+    mapi_log(LOG_LVL_INFO, "shutting down");
+    for (struct client *c = m->clients; c; c = c->next) {
+        struct wire_writer w;
+        wire_writer_init(&w, WIRE_SHUTDOWN, 0, 0);
+        wire_put_str(&w, "mapid is shutting down");
+        if (wire_finish(&w) == 0)
+            wire_send(c->sock, &w, NULL, 0);
+        wire_writer_free(&w);
+    }
+    while (m->clients)
+        client_free(m, m->clients);
+    while (m->devices)
+        device_delete(m, m->devices);
+    unlink(m->conf.socket);
+}
+
+int main(int argc, char **argv)
+{
+    const char *conffile = NULL;
+    int daemonize = 0, use_syslog = 0, opt;
+    while ((opt = getopt(argc, argv, "c:dshv")) != -1) {
+        switch (opt) {
+        case 'c':
+            conffile = optarg;
+            break;
+        case 'd':
+            daemonize = 1;
+            break;
+        case 's':
+            use_syslog = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'v':
+            printf("mapid %s\n", MAPI_VERSION);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!conffile)
+        conffile = mapi_conf_default_path();
+    struct mapid *m = &g_mapid;
+    char err[1024];
+    if (mapi_conf_load(&m->conf, conffile, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mapid: %s\n", err);
+        return 1;
+    }
+    if (mapi_log_open("mapid", m->conf.logfile, !daemonize, use_syslog, m->conf.syslog_level) < 0)
+        fprintf(stderr, "mapid: cannot open log file %s: %s\n", m->conf.logfile, strerror(errno));
+    m->next_devid = 1;
+    m->next_flowid = 1;
+    if (flibs_load(m) < 0 || m->nlibs == 0) {
+        mapi_log(LOG_LVL_ERROR, "no usable function library (libpath=%s libs=%s)",
+                 m->conf.libpath, m->conf.libs);
+        return 1;
+    }
+    if (device_create_conf_devices(m) < 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    if (daemonize && daemon(0, 0) < 0) {
+        mapi_log(LOG_LVL_ERROR, "cannot daemonize: %s", strerror(errno));
+        return 1;
+    }
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    m->listen_fd = make_listener(m);
+    m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (sfd < 0 || m->listen_fd < 0 || m->epoll_fd < 0) {
+        mapi_log(LOG_LVL_ERROR, "cannot set up the control socket %s", m->conf.socket);
+        return 1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_LISTEN};
+    epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, m->listen_fd, &ev);
+    ev.data.ptr = TAG_SIGNAL;
+    epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, sfd, &ev);
+    mapi_log(LOG_LVL_INFO, "mapid %s ready on %s (%d devices, %d function libraries)", MAPI_VERSION,
+             m->conf.socket, m->conf.ndevices, m->nlibs);
+    int running = 1;
+    while (running) {
+        struct epoll_event evs[64];
+        int n = epoll_wait(m->epoll_fd, evs, 64, -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n; i++) {
+            void *tag = evs[i].data.ptr;
+            if (!tag)
+                continue;
+            if (tag == TAG_LISTEN) {
+                accept_clients(m);
+            } else if (tag == TAG_SIGNAL) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                    if (si.ssi_signo != SIGHUP)
+                        running = 0;
+            } else {
+                struct client *c = tag;
+                client_readable(m, c);
+                if (c->dead || (evs[i].events & (EPOLLHUP | EPOLLERR))) {
+                    mapi_log(LOG_LVL_DEBUG, "client pid %d gone", (int)c->pid);
+                    client_free(m, c);
+                    /* later events of this batch may name the freed client */
+                    for (int j = i + 1; j < n; j++)
+                        if (evs[j].data.ptr == c)
+                            evs[j].data.ptr = NULL;
+                }
+            }
+        }
+    }
+    shutdown_all(m);
+    flibs_unload(m);
+    close(m->listen_fd);
+    close(m->epoll_fd);
+    close(sfd);
+    mapi_conf_free(&m->conf);
+    mapi_log(LOG_LVL_INFO, "stopped");
+    mapi_log_close();
+    return 0;
+}

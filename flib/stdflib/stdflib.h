@@ -1,0 +1,135 @@
+/*
+ * flib/stdflib/stdflib.h - internal header of stdflib, the standard function library.
+ *
+ * Not installed. Every file of the library implements one function (or a small group) and
+ * exposes its callbacks here; stdflib.c puts them into the function table that
+ * mapi_flib_entry() returns. All names declared here are hidden (STDFLIB_HIDDEN), so the
+ * only symbol the .so exports is mapi_flib_entry.
+ *
+ * It also declares the shared-evaluation registry (shared.c) that lets identical filters
+ * (BPF_FILTER, STR_SEARCH) on flows of the same device cost one evaluation per packet.
+ */
+#ifndef STDFLIB_STDFLIB_H
+#define STDFLIB_STDFLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mapi/errors.h"
+#include "mapi/flib.h"
+
+#define STDFLIB_HIDDEN __attribute__((visibility("hidden")))
+
+/*
+ * Shared evaluations.
+ *
+ * A filter whose verdict depends only on its arguments and on the packet can be shared by
+ * every instance with the same arguments on the same device: the first instance evaluates
+ * the packet, the others read the cached verdict. An entry is keyed by (kind, dev_id,
+ * linktype, snaplen, key bytes) and reference counted. The registry itself is protected by a
+ * mutex and touched only from instance() and cleanup(); the per-packet cache in an entry is
+ * touched only from process(), which for one device always runs on that device's single
+ * capture thread, so it needs no lock.
+ *
+ * The cached verdict is keyed by (pkt->seq, pkt->data, pkt->caplen): a flow that works on a
+ * private copy of the packet (because a function of it modifies packets) presents another
+ * data pointer and is evaluated on its own bytes. This relies on two host conventions:
+ * pkt->seq increases per device and is never reused while instances of the device exist,
+ * and two different packet contents are never presented with the same seq and data pointer.
+ */
+enum stdflib_shared_kind {
+    STDFLIB_SHARED_BPF = 1,
+    STDFLIB_SHARED_STR_SEARCH = 2,
+};
+
+struct stdflib_shared {
+    /* Per-packet cache: written and read by the device's capture thread only. */
+    uint64_t seq;        /* packet number of the cached verdict; 0 = nothing cached */
+    const uint8_t *data; /* frame the verdict was computed on */
+    uint32_t caplen;
+    int verdict;
+    uint64_t evaluations; /* number of real evaluations (for statistics and tests) */
+
+    void *obj;                  /* compiled program or search state, owned by the entry */
+    void (*destroy)(void *obj); /* frees obj */
+
+    /* Registry bookkeeping, under the registry mutex. */
+    int kind;
+    int dev_id;
+    int linktype;
+    uint32_t snaplen;
+    unsigned refcount;
+    size_t keylen;
+    struct stdflib_shared *next;
+    unsigned char key[]; /* keylen bytes */
+};
+
+/*
+ * Builds the shared object for a new entry from the instance's arguments. Returns 0 and sets
+ * *obj, or a MAPI error number (with fi->errmsg filled if useful).
+ */
+typedef int (*stdflib_shared_build_fn)(struct mapi_fn_instance *fi, void **obj);
+
+/*
+ * Finds the entry (kind, fi->dev_id, fi->linktype, fi->snaplen, key) and takes a reference,
+ * or creates it by calling build (under the registry lock, so two flows never compile the
+ * same thing twice). Returns 0 and sets *out, or the error of build, or
+ * MAPID_MEM_ALLOCATION_ERROR.
+ */
+STDFLIB_HIDDEN int stdflib_shared_get(struct mapi_fn_instance *fi, int kind, const void *key,
+                                      size_t keylen, stdflib_shared_build_fn build,
+                                      void (*destroy)(void *obj), struct stdflib_shared **out);
+
+/* Drops a reference; the last one unlinks the entry and destroys its object. NULL is ignored. */
+STDFLIB_HIDDEN void stdflib_shared_put(struct stdflib_shared *sh);
+
+/* The cached verdict for this packet, or -1 if the entry has none for it. */
+static inline int stdflib_shared_cached(const struct stdflib_shared *sh, const struct mapi_pkt *pkt)
+{
+    if (sh->seq == pkt->seq && sh->data == pkt->data && sh->caplen == pkt->caplen)
+        return sh->verdict;
+    return -1;
+}
+
+/* Records the verdict computed for this packet; returns it. */
+static inline int stdflib_shared_store(struct stdflib_shared *sh, const struct mapi_pkt *pkt,
+                                       int verdict)
+{
+    sh->seq = pkt->seq;
+    sh->data = pkt->data;
+    sh->caplen = pkt->caplen;
+    sh->verdict = verdict;
+    sh->evaluations++;
+    return verdict;
+}
+
+/* Copies a message into fi->errmsg (truncated, always terminated). */
+STDFLIB_HIDDEN void stdflib_errmsg(struct mapi_fn_instance *fi, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* BPF_FILTER (bpf_filter.c) */
+STDFLIB_HIDDEN int stdflib_bpf_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_bpf_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_bpf_cleanup(struct mapi_fn_instance *fi);
+
+/* PKT_COUNTER and BYTE_COUNTER (counters.c) */
+STDFLIB_HIDDEN int stdflib_counter_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_pkt_counter_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN int stdflib_byte_counter_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_counter_reset(struct mapi_fn_instance *fi);
+
+/* STR_SEARCH (str_search.c) */
+STDFLIB_HIDDEN int stdflib_str_search_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_str_search_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_str_search_cleanup(struct mapi_fn_instance *fi);
+
+/* SAMPLE (sample.c) */
+STDFLIB_HIDDEN int stdflib_sample_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_sample_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_sample_cleanup(struct mapi_fn_instance *fi);
+
+/* TO_BUFFER (to_buffer.c) */
+STDFLIB_HIDDEN int stdflib_to_buffer_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_to_buffer_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+
+#endif /* STDFLIB_STDFLIB_H */

@@ -1,0 +1,200 @@
+/*
+ * mapi.h - the public API of libmapi, the Monitoring Application Programming Interface.
+ *
+ * An application creates network flows on a device (a NIC named in mapi.conf or a trace
+ * file), applies functions from the function libraries that mapid loaded, connects the flow
+ * and then reads results (mapi_read_results) or packets (mapi_get_next_pkt, mapi_loop).
+ * Source compatible with the original MAPI header (FORTH-ICS / UNINETT), see
+ * docs/ARCHITECTURE.md for the differences.
+ *
+ * Conventions: calls that return int return -1 on error (pointer calls return NULL) and
+ * set a per-thread last error that mapi_read_error() reads and clears. Memory returned by
+ * the library is owned by the library unless a call says otherwise.
+ */
+#ifndef MAPI_H
+#define MAPI_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MAPI_API __attribute__((visibility("default")))
+#define MAPI_UNUSED __attribute__((__unused__))
+#else
+#define MAPI_API
+#define MAPI_UNUSED
+#endif
+
+#define MAPI_VERSION_STRING "0.1.0"
+
+#define MAPI_STR_LENGTH 256
+#define MAPI_ERRORSTR_LENGTH 512
+#define DEFAULT_DIMAPI_PORT 2233
+
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+typedef int boolean_t;
+
+/* Argument type codes of the original serializer (kept for source compatibility). */
+#define INT 1
+#define STRING 2
+#define UNSIGNED_LONG_LONG 3
+#define CHAR 4
+typedef unsigned char mapiFunctArg;
+
+/* Trace file formats (names used in the [format] sections of mapi.conf). */
+enum mapi_file_formats { MFF_PCAP = 0, MFF_RAW = 1, MFF_DAG_ERF = 2, MFF_COMBO6 = 3, MFF_NAPATECH = 4 };
+#define MFF_PCAP_STR "MFF_PCAP"
+#define MFF_DAG_ERF_STR "MFF_DAG_ERF"
+#define MFF_NAPATECH_STR "MFF_NAPATECH"
+
+enum mapi_read_result_method { MAPI_COPY, MAPI_REF };
+enum cooking_direction { CLIENT_SIDE = 1, SERVER_SIDE, BOTH_SIDE };
+/* Argument of TO_BUFFER: block in mapi_get_next_pkt (WAIT) or return NULL at once (NOWAIT). */
+enum toba_flg { WAIT = 0, NOWAIT };
+
+typedef enum {
+    DEVICE_ONLINE,
+    DEVICE_SETUP,
+    DEVICE_READING,
+    DEVICE_FINISHED,
+    DEVICE_DELETED
+} mapi_offline_device_status_t;
+
+/* FLOW_FINISHED means an offline flow reached the end of its trace. */
+enum mapi_flow_status { FLOW_INIT, FLOW_ACTIVE, FLOW_FINISHED, FLOW_CLOSED };
+
+typedef struct mapi_flow_info {
+    uid_t uid;
+    int fd;    /* the application's own flow descriptor when the flow is its own, else mapid's */
+    int devid;
+    char device[MAPI_STR_LENGTH];
+    unsigned num_functions;
+    time_t start; /* time of mapi_connect, 0 before */
+    time_t end;   /* time of close, 0 while open */
+    enum mapi_flow_status status;
+} mapi_flow_info_t;
+
+typedef struct mapi_function_info {
+    int fid;
+    char name[MAPI_STR_LENGTH];
+    char libname[MAPI_STR_LENGTH];
+    char devtype[MAPI_STR_LENGTH];
+    unsigned long long pkts;        /* packets the function saw */
+    unsigned long long passed_pkts; /* packets it passed on */
+    int result_size;
+} mapi_function_info_t;
+
+/*
+ * A packet record as handed out by mapi_get_next_pkt and mapi_loop. `pkt` is the first
+ * byte of the captured frame: use &rec->pkt. ts is 32.32 fixed point: seconds since the
+ * Unix epoch in the upper 32 bits, a binary fraction of a second in the lower 32.
+ */
+struct mapipkt {
+    unsigned long long ts;
+    unsigned short ifindex;
+    unsigned caplen;
+    unsigned wlen;
+    unsigned char pkt;
+};
+
+/* What mapi_read_results returns; ts is microseconds since the Unix epoch (time of the read). */
+typedef struct mapi_results {
+    void *res;
+    unsigned long long ts;
+    int size;
+} mapi_results_t;
+
+typedef struct mapi_device_info {
+    int id;
+    char device[MAPI_STR_LENGTH];
+    char name[MAPI_STR_LENGTH]; /* driver name */
+    char alias[MAPI_STR_LENGTH];
+    char description[1024];
+    int link_speed;
+    int mpls;
+    int vlan;
+} mapi_device_info_t;
+
+typedef struct mapi_libfunct_info {
+    char name[MAPI_STR_LENGTH];
+    char descr[1024];
+    char argdescr[MAPI_STR_LENGTH];
+    char devtype[MAPI_STR_LENGTH];
+} mapi_libfunct_info_t;
+
+typedef struct mapi_lib_info {
+    int id;
+    char libname[MAPI_STR_LENGTH];
+    unsigned int functs; /* number of functions (the original reported one less) */
+} mapi_lib_info_t;
+
+struct mapi_stat {
+    unsigned ps_recv;   /* packets seen by the capture */
+    unsigned ps_drop;   /* dropped by mapid: full TO_BUFFER rings of live flows */
+    unsigned ps_ifdrop; /* dropped by the kernel or the interface */
+    char hostname[MAPI_STR_LENGTH];
+    char dev[MAPI_STR_LENGTH];
+};
+
+typedef void (*mapi_handler)(const struct mapipkt *);
+
+/* Flows. mapi_create_flow returns a flow descriptor >= 1 or -1. */
+MAPI_API int mapi_create_flow(const char *dev);
+/* Creates an offline device and a flow on it in one step; reading starts at mapi_connect. */
+MAPI_API int mapi_create_offline_flow(const char *path, int format);
+/* Returns the new device name, malloc'd: free it with mapi_delete_offline_device. */
+MAPI_API char *mapi_create_offline_device(const char *path, int format);
+MAPI_API int mapi_start_offline_device(const char *dev);
+/* Stops and deletes the offline device and frees `dev` (the string from create). */
+MAPI_API int mapi_delete_offline_device(char *dev);
+MAPI_API int mapi_close_flow(int fd);
+
+/* Functions. Returns a function descriptor >= 1 or -1; varargs follow the function's argdescr. */
+MAPI_API int mapi_apply_function(int fd, const char *funct, ...);
+/* Same, with every argument given as a string and converted according to the descriptor. */
+MAPI_API int mapi_apply_function_array(int fd, const char *funct, char **args, int nargs);
+MAPI_API int mapi_connect(int fd);
+
+/* Results: a library-owned struct reused by the next call on the same fid (per thread). */
+MAPI_API mapi_results_t *mapi_read_results(int fd, int fid);
+/* Next packet of a TO_BUFFER fid; valid until the next call on that fid. NULL at end or error. */
+MAPI_API struct mapipkt *mapi_get_next_pkt(int fd, int fid);
+/* Calls cb for the next cnt packets (cnt <= 0: until the end). Returns 0 at a clean end. */
+MAPI_API int mapi_loop(int fd, int fid, int cnt, mapi_handler cb);
+
+/* Errors: copies the last error of this thread (errstr needs MAPI_ERRORSTR_LENGTH) and clears it. */
+MAPI_API int mapi_read_error(int *err_no, char *errstr);
+
+/* Management. */
+MAPI_API int mapi_get_device_info(int devicenum, mapi_device_info_t *info);
+MAPI_API int mapi_get_next_device_info(int devicenum, mapi_device_info_t *info);
+MAPI_API int mapi_get_library_info(int libnum, mapi_lib_info_t *info);
+MAPI_API int mapi_get_next_library_info(int libnum, mapi_lib_info_t *info);
+MAPI_API int mapi_get_libfunct_info(int libnum, int fnum, mapi_libfunct_info_t *info);
+MAPI_API int mapi_get_next_libfunct_info(int libnum, int fnum, mapi_libfunct_info_t *info);
+/* The tutorial's spelling of the same call. */
+MAPI_API int mapi_get_libfunct_next_info(int libnum, int fnum, mapi_libfunct_info_t *info);
+MAPI_API int mapi_get_flow_info(int fd, mapi_flow_info_t *info);
+MAPI_API int mapi_get_next_flow_info(int fd, mapi_flow_info_t *info);
+MAPI_API int mapi_get_function_info(int fd, int fid, mapi_function_info_t *info);
+MAPI_API int mapi_get_next_function_info(int fd, int fid, mapi_function_info_t *info);
+/* Capture statistics of a device; returns the number of entries filled (1 locally). */
+MAPI_API int mapi_stats(const char *dev, struct mapi_stat *stats);
+
+MAPI_API int mapi_get_scope_size(int fd);
+MAPI_API int mapi_is_remote(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MAPI_H */

@@ -1,0 +1,167 @@
+/*
+ * mapi/flib.h - the function-library ABI: how mapid loads a library of MAPI functions
+ * (stdflib, extraflib, ... or your own) and calls its functions for every packet.
+ *
+ * A library is a shared object that exports one symbol, `mapi_flib_entry`, a function that
+ * returns a `const struct mapi_flib *`. mapid checks abi_version and struct_size before it
+ * touches anything else. The library describes its functions in a table terminated by an
+ * entry whose name is NULL.
+ *
+ * Life of an applied function (an "instance"):
+ *   instance()  at mapi_apply_function: validate the arguments, set result_size, allocate
+ *               priv. Return 0, or a MAPI error number (7001.. for the n-th argument) and
+ *               optionally a message in fi->errmsg.
+ *   init()      at mapi_connect: fi->result now points at result_size bytes of shared
+ *               memory (zeroed). Return 0 or an error number.
+ *   process()   for every packet that reached this function (functions run in the order
+ *               applied; a function returning 0 ends the flow's work on this packet).
+ *               Runs on the device's capture thread; must not block (except through
+ *               host->ring_put, which applies back-pressure on trace files).
+ *   reset()     optional: zero the result (used by functions that reference others).
+ *   cleanup()   when the flow closes: free priv. Called even if init was never called.
+ *
+ * Results are read by clients without any system call, guarded by a seqlock: wrap every
+ * change of fi->result in mapi_result_write_begin(fi) / mapi_result_write_end(fi).
+ */
+#ifndef MAPI_FLIB_H
+#define MAPI_FLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MAPI_FLIB_ABI_VERSION 1u
+
+/* Link types are libpcap DLT_* values (DLT_EN10MB = 1, DLT_LINUX_SLL = 113, ...). */
+
+/* Flags of pkt->flags, set by the decoder. */
+#define MAPI_PKT_IPV4 0x0001u
+#define MAPI_PKT_IPV6 0x0002u
+#define MAPI_PKT_L4 0x0004u      /* l4_off and l4proto are valid, ports valid for TCP/UDP/SCTP */
+#define MAPI_PKT_FRAGMENT 0x0008u /* IP fragment other than the first: no L4 header */
+#define MAPI_PKT_VLAN 0x0010u
+#define MAPI_PKT_MPLS 0x0020u
+#define MAPI_PKT_TRUNCATED 0x0040u /* headers were cut short by the capture length */
+
+/*
+ * One captured packet, decoded once by the capture thread and seen by every flow of the
+ * device. All offsets count from `data` (the link-layer frame) and lie inside caplen; an
+ * offset of 0xffff means "absent". Functions must never read past data + caplen.
+ */
+struct mapi_pkt {
+    const uint8_t *data; /* link-layer frame; a modifying function's flow gets a private copy */
+    uint32_t caplen;     /* bytes captured */
+    uint32_t wlen;       /* length on the wire */
+    uint64_t ts;         /* 32.32 fixed point, Unix epoch */
+    uint64_t seq;        /* per-device packet number, starting at 1: keys per-packet caches */
+    uint16_t ifindex;
+    uint16_t linktype; /* DLT_* */
+    uint16_t flags;    /* MAPI_PKT_* */
+    uint16_t ethertype; /* innermost ethertype (after VLAN tags), 0 if none */
+    uint16_t l3_off;    /* IPv4/IPv6 header */
+    uint16_t l4_off;    /* TCP/UDP/ICMP/... header */
+    uint16_t payload_off; /* first byte after the L4 header (TCP/UDP/ICMP) */
+    uint8_t l4proto;      /* IP protocol number of the transport header */
+    uint8_t vlan_count;
+    uint16_t vlan_id[2]; /* outer, inner (QinQ) */
+    uint16_t sport, dport; /* host byte order */
+    uint8_t src[16], dst[16]; /* IPv4 in the first 4 bytes */
+};
+
+#define MAPI_OFF_NONE 0xffffu
+
+/* Argument values as decoded by mapid from the wire (see the descriptor letters below). */
+struct mapi_arg {
+    char type; /* 's','S','i','r','f','c','l','w' */
+    union {
+        const char *s; /* 's', 'S' (owned by mapid, valid for the instance's life) */
+        int32_t i;     /* 'i', 'c'; 'r' holds mapid's flow id, 'f' the fid */
+        uint64_t l;    /* 'l' */
+        int fd;        /* 'w': a file descriptor opened by the client; the function owns it */
+    } v;
+};
+
+struct mapi_fn_instance;
+
+/* Services mapid offers to functions (the function must not keep pointers across calls). */
+struct mapi_host_api {
+    /*
+     * Appends the packet (as the function currently sees it) to the instance's TO_BUFFER
+     * ring. Returns 1 if stored, 0 if dropped (live device, ring full). On trace files it
+     * waits for room instead of dropping, and returns 0 only if the flow closes meanwhile.
+     */
+    int (*ring_put)(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt);
+    /* Logs a message through mapid's log (level: 0 error, 1 warning, 2 info, 3 debug). */
+    void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+};
+
+/* Per-application-of-a-function state. Fields marked [host] are set by mapid. */
+struct mapi_fn_instance {
+    const struct mapi_fn_def *def; /* [host] */
+    const struct mapi_host_api *host; /* [host] */
+    const struct mapi_arg *args;   /* [host] decoded arguments, nargs = strlen(def->argdescr) */
+    int nargs;                     /* [host] */
+    int fid;                       /* [host] function descriptor within the flow */
+    int flow_id;                   /* [host] mapid's flow id */
+    int dev_id;                    /* [host] device the flow runs on */
+    int linktype;                  /* [host] DLT_* of the device */
+    uint32_t snaplen;              /* [host] capture length of the device */
+    int offline;                   /* [host] 1 if the device is a trace file */
+    void *result;        /* [host, from init on] result_size bytes of shared memory */
+    uint32_t *result_seq; /* [host] seqlock word guarding result */
+    uint32_t result_size; /* [function, in instance()] bytes of result, 0 for none */
+    uint32_t ring_size;   /* [function, in instance()] bytes of TO_BUFFER ring wanted; 0 none.
+                             Set to UINT32_MAX to take mapi.conf's buffer_size. */
+    void *priv;           /* [function] private state */
+    char errmsg[256];     /* [function] detail for an error returned by instance or init */
+};
+
+/* Flags of a function definition. */
+#define MAPI_FN_FILTERS 0x1u  /* may return 0 for packets it drops */
+#define MAPI_FN_MODIFIES 0x2u /* writes into pkt->data: its flow works on a private copy */
+#define MAPI_FN_RING 0x4u     /* delivers packets through a ring (TO_BUFFER), read by get_next_pkt */
+
+struct mapi_fn_def {
+    const char *name;     /* upper case, e.g. "BPF_FILTER" */
+    const char *argdescr; /* one letter per argument: s S i r f c l w */
+    const char *descr;    /* one line for humans */
+    uint32_t flags;       /* MAPI_FN_* */
+    int (*instance)(struct mapi_fn_instance *fi);
+    int (*init)(struct mapi_fn_instance *fi);
+    int (*process)(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+    void (*reset)(struct mapi_fn_instance *fi);
+    void (*cleanup)(struct mapi_fn_instance *fi);
+};
+
+struct mapi_flib {
+    uint32_t abi_version; /* MAPI_FLIB_ABI_VERSION */
+    uint32_t struct_size; /* sizeof(struct mapi_flib) */
+    const char *name;     /* "stdflib" */
+    const char *descr;
+    const struct mapi_fn_def *functions; /* terminated by an entry with name == NULL */
+};
+
+typedef const struct mapi_flib *(*mapi_flib_entry_fn)(void);
+#define MAPI_FLIB_ENTRY_SYMBOL "mapi_flib_entry"
+
+/* Seqlock writer side: readers retry while the word is odd or changed. */
+static inline void mapi_result_write_begin(struct mapi_fn_instance *fi)
+{
+    uint32_t s = __atomic_load_n(fi->result_seq, __ATOMIC_RELAXED);
+    __atomic_store_n(fi->result_seq, s + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void mapi_result_write_end(struct mapi_fn_instance *fi)
+{
+    uint32_t s = __atomic_load_n(fi->result_seq, __ATOMIC_RELAXED);
+    __atomic_store_n(fi->result_seq, s + 1, __ATOMIC_RELEASE);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MAPI_FLIB_H */

@@ -1,0 +1,410 @@
+/*
+ * lib/args.c - the arguments of mapi_apply_function and mapi_apply_function_array.
+ *
+ * A function's argument descriptor (from mapid, GET_FUNCTION) has one letter per argument:
+ *   s  string                      S  "fid@fd,fid@fd,..." list of function references
+ *   i  int                         r  flow reference: one of our descriptors
+ *   f  function reference (fid)    c  char (an int in varargs)
+ *   l  unsigned long long          w  name of a file to write: we create it and send the fd
+ * The varargs form reads C values by letter; the array form converts strings:
+ *   i, r, f  decimal int (surrounding blanks allowed, nothing else)
+ *   l        decimal unsigned long long (no sign)
+ *   c        a one-character string is that character, anything longer a decimal number
+ *            in -128..255
+ *   s, S, w  the string itself.
+ * Flow references are translated from our descriptors to mapid's flow ids: 'r' values and
+ * the fd part of every "fid@fd" pair ('S'). fids are mapid's already.
+ *
+ * Errors, by 1-based argument position: 7001..7005 for the first five, 7011 for the sixth,
+ * 7000 after that (and for a wrong argument count in the array form); 6155 for a NULL or
+ * unopenable 'w' file name, 3083 if that file exists already; 7010 for a letter we do not
+ * know. 'w' files are created only after every other argument has been checked, and removed
+ * again by lm_args_free(a, 1) if the apply fails.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/internal.h"
+
+int lm_args_position_error(int pos)
+{
+    if (pos >= 1 && pos <= 5)
+        return MFUNCT_INVALID_ARGUMENT + pos;
+    if (pos == 6)
+        return MFUNCT_INVALID_ARGUMENT_6;
+    return MFUNCT_INVALID_ARGUMENT;
+}
+
+static int bad_arg(int pos, const char *fmt, const char *what)
+{
+    lm_set_error(lm_args_position_error(pos), fmt, pos, what);
+    return -1;
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Whole-string decimal int with optional blanks around it. */
+static int parse_int(const char *s, long lo, long hi, int32_t *out)
+{
+    if (!s)
+        return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || errno)
+        return -1;
+    while (is_blank(*end))
+        end++;
+    if (*end || v < lo || v > hi)
+        return -1;
+    *out = (int32_t)v;
+    return 0;
+}
+
+static int parse_ull(const char *s, uint64_t *out)
+{
+    if (!s)
+        return -1;
+    const char *p = s;
+    while (is_blank(*p))
+        p++;
+    if (*p == '-')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (end == p || errno)
+        return -1;
+    while (is_blank(*end))
+        end++;
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Our descriptor -> mapid's flow id, or -1. */
+static int translate_fd(int32_t fd)
+{
+    struct lib_flow *f = lm_flow_get(fd);
+    return f ? f->id : -1;
+}
+
+/*
+ * "fid@fd,fid@fd" -> the same list with mapid's flow ids. A string of blanks only is passed
+ * on unchanged (mapid reports the missing list). Returns a malloc'd string, or NULL with
+ * *why set.
+ */
+static char *translate_fidlist(const char *in, const char **why)
+{
+    const char *p = in;
+    while (is_blank(*p))
+        p++;
+    if (!*p) {
+        char *copy = strdup(in);
+        if (!copy)
+            *why = "out of memory";
+        return copy;
+    }
+    size_t cap = strlen(in) + 64, len = 0;
+    char *out = malloc(cap);
+    if (!out) {
+        *why = "out of memory";
+        return NULL;
+    }
+    for (;;) {
+        char *end;
+        while (is_blank(*p))
+            p++;
+        errno = 0;
+        long fid = strtol(p, &end, 10);
+        if (end == p || errno || fid < INT_MIN || fid > INT_MAX)
+            goto malformed;
+        p = end;
+        while (is_blank(*p))
+            p++;
+        if (*p != '@')
+            goto malformed;
+        p++;
+        while (is_blank(*p))
+            p++;
+        errno = 0;
+        long fd = strtol(p, &end, 10);
+        if (end == p || errno || fd < INT_MIN || fd > INT_MAX)
+            goto malformed;
+        p = end;
+        int id = translate_fd((int32_t)fd);
+        if (id < 0) {
+            *why = "refers to a flow descriptor that is not open";
+            free(out);
+            return NULL;
+        }
+        int n = snprintf(out + len, cap - len, "%s%ld@%d", len ? "," : "", fid, id);
+        if (n < 0 || (size_t)n >= cap - len) {
+            cap = cap * 2 + (size_t)(n > 0 ? n : 0);
+            char *no = realloc(out, cap);
+            if (!no) {
+                *why = "out of memory";
+                free(out);
+                return NULL;
+            }
+            out = no;
+            n = snprintf(out + len, cap - len, "%s%ld@%d", len ? "," : "", fid, id);
+        }
+        len += (size_t)n;
+        while (is_blank(*p))
+            p++;
+        if (!*p)
+            return out;
+        if (*p != ',')
+            goto malformed;
+        p++;
+    }
+malformed:
+    *why = "is not a list of fid@fd pairs";
+    free(out);
+    return NULL;
+}
+
+static void free_parsed(struct lib_args *a)
+{
+    for (int i = 0; i < a->n; i++)
+        free(a->a[i].owned);
+    free(a->a);
+    a->a = NULL;
+    a->n = 0;
+}
+
+void lm_args_free(struct lib_args *a, int failed)
+{
+    for (int i = 0; i < a->nfds; i++) {
+        if (a->fds[i] >= 0)
+            close(a->fds[i]);
+        if (failed && a->paths[i])
+            unlink(a->paths[i]);
+        free(a->paths[i]);
+    }
+    a->nfds = 0;
+    free_parsed(a);
+}
+
+static int check_descr(const char *argdescr)
+{
+    for (const char *p = argdescr; *p; p++) {
+        if (!strchr("sSirfclw", *p)) {
+            lm_set_error(MFUNCT_INVALID_ARGUMENT_DESCRIPTOR,
+                         "argument descriptor \"%s\" has an unknown letter '%c'", argdescr, *p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int start(struct lib_args *out, const char *argdescr)
+{
+    memset(out, 0, sizeof(*out));
+    if (check_descr(argdescr) < 0)
+        return -1;
+    size_t n = strlen(argdescr);
+    if (n) {
+        out->a = calloc(n, sizeof(*out->a));
+        if (!out->a) {
+            lm_set_error(MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+            return -1;
+        }
+    }
+    out->n = (int)n;
+    for (size_t i = 0; i < n; i++)
+        out->a[i].type = argdescr[i];
+    return 0;
+}
+
+/* Checks and translates string arguments ('s', 'S', 'r' values are done by the callers). */
+static int finish_strings(struct lib_args *out)
+{
+    for (int i = 0; i < out->n; i++) {
+        struct lib_arg *a = &out->a[i];
+        int pos = i + 1;
+        if (a->type == 's' && !a->s)
+            return bad_arg(pos, "argument %d (%s) is NULL", "a string");
+        if (a->type == 'S') {
+            if (!a->s)
+                return bad_arg(pos, "argument %d (%s) is NULL", "a fid@fd list");
+            const char *why = NULL;
+            a->owned = translate_fidlist(a->s, &why);
+            if (!a->owned) {
+                lm_set_error(lm_args_position_error(pos), "argument %d \"%s\" %s", pos, a->s, why);
+                return -1;
+            }
+            a->s = a->owned;
+        }
+    }
+    return 0;
+}
+
+/* Creates the 'w' files, last, so that a bad argument elsewhere leaves no file behind. */
+static int open_files(struct lib_args *out)
+{
+    for (int i = 0; i < out->n; i++) {
+        struct lib_arg *a = &out->a[i];
+        if (a->type != 'w')
+            continue;
+        if (!a->s) {
+            lm_set_error(MAPI_ERROR_FILE, "argument %d: NULL file name", i + 1);
+            return -1;
+        }
+        if (out->nfds >= WIRE_MAX_FDS) {
+            lm_set_error(MFUNCT_INVALID_ARGUMENT, "too many file arguments");
+            return -1;
+        }
+        int fd = open(a->s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            if (errno == EEXIST)
+                lm_set_error(MDLIB_FILE_EXSISTS, "%s", a->s);
+            else
+                lm_set_error(MAPI_ERROR_FILE, "%s: %s", a->s, strerror(errno));
+            return -1;
+        }
+        char *path = strdup(a->s);
+        if (!path) {
+            close(fd);
+            unlink(a->s);
+            lm_set_error(MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+            return -1;
+        }
+        a->fdidx = out->nfds;
+        out->fds[out->nfds] = fd;
+        out->paths[out->nfds] = path;
+        out->nfds++;
+    }
+    return 0;
+}
+
+static int finish(struct lib_args *out)
+{
+    if (finish_strings(out) < 0 || open_files(out) < 0) {
+        lm_args_free(out, 1);
+        return -1;
+    }
+    return 0;
+}
+
+int lm_args_from_va(struct lib_args *out, const char *argdescr, va_list ap)
+{
+    if (start(out, argdescr) < 0)
+        return -1;
+    for (int i = 0; i < out->n; i++) {
+        struct lib_arg *a = &out->a[i];
+        switch (a->type) {
+        case 's':
+        case 'S':
+        case 'w':
+            a->s = va_arg(ap, const char *);
+            break;
+        case 'l':
+            a->l = va_arg(ap, unsigned long long);
+            break;
+        default: /* i r f c */
+            a->i = va_arg(ap, int);
+            break;
+        }
+        if (a->type == 'r') {
+            int id = translate_fd(a->i);
+            if (id < 0) {
+                lm_set_error(lm_args_position_error(i + 1),
+                             "argument %d: flow descriptor %d is not open", i + 1, (int)a->i);
+                free_parsed(out);
+                return -1;
+            }
+            a->i = id;
+        }
+    }
+    return finish(out);
+}
+
+int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, int nargs)
+{
+    if (nargs < 0 || (nargs > 0 && !args) || (size_t)nargs != strlen(argdescr)) {
+        lm_set_error(MFUNCT_INVALID_ARGUMENT, "the function takes %zu arguments (\"%s\"), got %d",
+                     strlen(argdescr), argdescr, nargs);
+        return -1;
+    }
+    if (start(out, argdescr) < 0)
+        return -1;
+    for (int i = 0; i < out->n; i++) {
+        struct lib_arg *a = &out->a[i];
+        const char *s = args[i];
+        int pos = i + 1, bad = 0;
+        switch (a->type) {
+        case 's':
+        case 'S':
+        case 'w':
+            a->s = s;
+            break;
+        case 'l':
+            bad = parse_ull(s, &a->l) < 0;
+            break;
+        case 'c':
+            if (s && strlen(s) == 1)
+                a->i = (unsigned char)s[0];
+            else
+                bad = parse_int(s, -128, 255, &a->i) < 0;
+            break;
+        default: /* i r f */
+            bad = parse_int(s, INT_MIN, INT_MAX, &a->i) < 0;
+            break;
+        }
+        if (bad) {
+            lm_set_error(lm_args_position_error(pos), "argument %d \"%s\" is not a valid %s", pos,
+                         s ? s : "(null)",
+                         a->type == 'l'   ? "unsigned number"
+                         : a->type == 'c' ? "character"
+                                          : "integer");
+            free_parsed(out);
+            return -1;
+        }
+        if (a->type == 'r') {
+            int id = translate_fd(a->i);
+            if (id < 0) {
+                lm_set_error(lm_args_position_error(pos),
+                             "argument %d: flow descriptor %d is not open", pos, (int)a->i);
+                free_parsed(out);
+                return -1;
+            }
+            a->i = id;
+        }
+    }
+    return finish(out);
+}
+
+void lm_args_encode(const struct lib_args *a, struct wire_writer *w)
+{
+    wire_put_u32(w, (uint32_t)a->n);
+    for (int i = 0; i < a->n; i++) {
+        const struct lib_arg *x = &a->a[i];
+        wire_put_u8(w, (uint8_t)x->type);
+        switch (x->type) {
+        case 's':
+        case 'S':
+            wire_put_str(w, x->s);
+            break;
+        case 'l':
+            wire_put_u64(w, x->l);
+            break;
+        case 'w':
+            wire_put_u32(w, (uint32_t)x->fdidx);
+            break;
+        default:
+            wire_put_i32(w, x->i);
+            break;
+        }
+    }
+}

@@ -1,0 +1,255 @@
+/*
+ * lib/internal.h - internal interfaces of libmapi (not installed).
+ *
+ * libmapi is split into:
+ *   error.c   the per-thread last error (mapi_read_error).
+ *   client.c  the connection to mapid: lazy connect + HELLO, one global mutex that serializes
+ *             requests, request/reply with a receive timeout, unsolicited messages (SHUTDOWN,
+ *             DEVICE_FINISHED), and the non-blocking liveness check used while waiting for
+ *             packets.
+ *   flows.c   the table of the application's flow descriptors (1, 2, ...) and their functions,
+ *             with lock-free lookup for the fast paths (mapi_read_results, mapi_get_next_pkt).
+ *   args.c    argument encoding for mapi_apply_function (varargs) and
+ *             mapi_apply_function_array (strings), including the translation of flow
+ *             references ('r', "fid@fd" in 'S') from our descriptors to mapid's flow ids.
+ *   ring.c    the consumer side of a TO_BUFFER packet ring (layout in common/shm.h).
+ *   mapi.c    the public calls on flows, functions, results and packets.
+ *   info.c    the public management calls (device, library, flow, function info, stats).
+ *
+ * Locking: every call that talks to mapid or changes the flow table holds the client lock
+ * (lm_client_lock) for its whole duration. mapi_read_results and mapi_get_next_pkt never take it
+ * (get_next_pkt only tries it, to poll the socket while it waits).
+ *
+ * Internal functions are prefixed lm_ so that libmapi.a does not clash with the
+ * application's own symbols (the shared library hides them with -fvisibility=hidden).
+ */
+#ifndef MAPI_LIB_INTERNAL_H
+#define MAPI_LIB_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/errors.h"
+#include "common/shm.h"
+#include "common/wire.h"
+#include "mapi.h"
+#include "mapi/errors.h"
+
+#define LIB_REQUEST_TIMEOUT_MS 30000 /* a hung mapid never blocks a call longer than this */
+#define LIB_MAX_FID 65536            /* fids above this in a reply are a protocol error */
+
+/* ---- error.c ------------------------------------------------------------------------- */
+
+/* Sets this thread's last error: code plus an optional printf-style detail (fmt may be NULL). */
+void lm_set_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The code of this thread's last error (0 if none); does not clear it. */
+int lm_last_error(void);
+/* Replaces the code of this thread's last error by `code`, keeping the old code and detail
+ * in the detail text (used to report daemon errors under a call's documented number). */
+void lm_remap_error(int code);
+/* Clears this thread's last error. */
+void lm_clear_error(void);
+
+/* ---- client.c ------------------------------------------------------------------------ */
+
+/* A reply received from mapid. Release with lm_client_reply_free. */
+struct lib_reply {
+    struct wire_hdr hdr;
+    uint8_t *payload;
+    struct wire_reader r;  /* positioned at the start of the payload */
+    int fds[WIRE_MAX_FDS]; /* descriptors that came with the reply; set an entry to -1 to keep it */
+    int nfds;
+};
+
+void lm_client_lock(void);
+void lm_client_unlock(void);
+
+/*
+ * Lock held. Makes sure we are connected (connects and says HELLO on first use) and starts
+ * a request of `type` in w with a fresh request id. Returns 0, or -1 with the error set
+ * (5124 mapid not running, 6140 mapid shut down, 5123 connection lost); w is then untouched.
+ */
+int lm_client_begin(struct wire_writer *w, uint16_t type);
+
+/* Return values of lm_client_call besides 0. */
+#define CLIENT_ERR_LOCAL (-1)  /* connection or protocol failure (5121, 5123, 6140, ...) */
+#define CLIENT_ERR_DAEMON (-2) /* mapid answered with an error; code and its message are set */
+
+/*
+ * Lock held. Finishes and sends w with nfds descriptors (SCM_RIGHTS; the caller keeps its
+ * copies), then waits up to LIB_REQUEST_TIMEOUT_MS for the reply, handling unsolicited
+ * messages meanwhile. Always frees w. Returns 0 with *rep filled (free it with
+ * lm_client_reply_free), or CLIENT_ERR_LOCAL / CLIENT_ERR_DAEMON with the error set.
+ */
+int lm_client_call(struct wire_writer *w, const int *fds, int nfds, struct lib_reply *rep);
+/* Frees the payload and closes the reply's descriptors that are still >= 0. */
+void lm_client_reply_free(struct lib_reply *rep);
+
+/*
+ * No lock needed. If mapid sent SHUTDOWN or the connection was lost, sets the error (6140 or
+ * 5123) and returns it; otherwise returns 0. Costs two atomic loads.
+ */
+int lm_client_state_error(void);
+
+/* No lock needed. Nonzero once mapid sent SHUTDOWN or the connection was lost (one load
+ * each of two flags; for the fast paths). */
+int lm_client_gone(void);
+
+/*
+ * No lock needed. Tries the lock (skips if another thread holds it) and, if the socket has
+ * anything to read, handles it: SHUTDOWN and EOF set the state that lm_client_state_error
+ * reports. Used by the packet consumer between futex waits.
+ */
+void lm_client_poll_events(void);
+
+/* Lock held. Records that `name` is an offline device created through this library. */
+void lm_client_add_offline_device(const char *name);
+/* Lock held. Forgets an offline device name. */
+void lm_client_remove_offline_device(const char *name);
+/* Lock held. 1 if `name` was returned by mapi_create_offline_device on this connection. */
+int lm_client_is_offline_device(const char *name);
+
+/* Cached answer of GET_FUNCTION. */
+struct lib_fninfo {
+    char name[MAPI_STR_LENGTH];
+    char argdescr[MAPI_STR_LENGTH];
+    char libname[MAPI_STR_LENGTH];
+    uint32_t flags;
+};
+/* Lock held. Looks `name` up (cache first, then GET_FUNCTION). Returns a pointer valid while
+ * the lock is held, or NULL with the error set (6144 from mapid for an unknown name). */
+const struct lib_fninfo *lm_client_get_function(const char *name);
+
+/* Reads a str field into dst (dstlen bytes with the NUL), truncating a longer string. */
+void lm_get_str_trunc(struct wire_reader *r, char *dst, size_t dstlen);
+
+/* ---- mapi.c -------------------------------------------------------------------------- */
+
+/* Lock held. 1 if dev is a remote "host:dev" scope (DiMAPI), 0 if it is local. */
+int lm_is_remote_scope(const char *dev);
+/* Sets 7009 for a remote scope and returns -1. */
+int lm_remote_not_supported(const char *dev);
+
+/* ---- flows.c ------------------------------------------------------------------------- */
+
+struct lib_ring {
+    int fid;
+    struct mapi_ring_hdr *hdr; /* mapping of maplen bytes (header, then data) */
+    uint8_t *data;
+    uint64_t size; /* bytes of the data area */
+    size_t maplen;
+    uint64_t tail;          /* our copy of hdr->tail */
+    uint32_t pending;       /* bytes of the record handed out last, consumed at the next call */
+    uint64_t last_check_ns; /* last liveness check (lm_client_poll_events) */
+};
+
+struct lib_fn {
+    int fid;
+    char name[MAPI_STR_LENGTH];
+    uint32_t result_size; /* from the APPLY_FUNCTION reply */
+    uint32_t flags;       /* MAPI_FN_* from the APPLY_FUNCTION reply */
+    /* Set at connect: */
+    const struct mapi_shm_result *slot; /* NULL if the region has no slot for this fid */
+    uint32_t slot_size;
+    void *buf;             /* library-owned copy handed out by mapi_read_results */
+    mapi_results_t res;    /* the struct mapi_read_results returns */
+    struct lib_ring *ring; /* TO_BUFFER functions only */
+};
+
+struct lib_flow {
+    int fd;              /* ours */
+    int id;              /* mapid's flow id */
+    int devid;           /* mapid's device id */
+    int connected;       /* atomic; set with release order once everything below is ready */
+    int closing;         /* atomic; set by mapi_close_flow */
+    int gone;            /* lock held; mapid closed the flow when its connect failed */
+    int refs;            /* atomic; the table holds one, a waiting get_next_pkt/loop holds one */
+    struct lib_fn **fns; /* indexed by fid, nfns entries (some NULL) */
+    int nfns;
+    struct mapi_shm_hdr *region; /* read-only mapping of region_len bytes */
+    size_t region_len;
+    struct lib_ring *rings;
+    int nrings;
+};
+
+/* Lock-free lookup of one of our descriptors. NULL if fd <= 0 or unknown. */
+struct lib_flow *lm_flow_get(int fd);
+/* Lock held. Allocates a flow for mapid's id and gives it the next descriptor. NULL on
+ * ENOMEM (error set). */
+struct lib_flow *lm_flow_add(int id, int devid);
+/* Lock held. Removes fd from the table (lookups fail from now on), marks the flow closing,
+ * wakes any thread waiting on its rings and drops the table's reference. */
+void lm_flow_remove(struct lib_flow *f);
+/* Lock held. Number of flows in the table. */
+int lm_flow_count(void);
+/* Takes a reference on fd's flow (for long waits); NULL if unknown or closing. */
+struct lib_flow *lm_flow_acquire(int fd);
+/* Drops a reference; the last one unmaps and frees the flow. */
+void lm_flow_release(struct lib_flow *f);
+/* The function fid of f, or NULL. Safe without the lock once f is connected. */
+static inline struct lib_fn *lm_flow_fn(const struct lib_flow *f, int fid)
+{
+    if (fid <= 0 || fid >= f->nfns)
+        return NULL;
+    return f->fns[fid];
+}
+/* Lock held, before connect. Records an applied function. -1 with the error set. */
+int lm_flow_add_fn(struct lib_flow *f, int fid, const char *name, uint32_t result_size,
+                   uint32_t flags);
+
+/* ---- args.c -------------------------------------------------------------------------- */
+
+struct lib_arg {
+    char type;     /* letter of the descriptor */
+    int32_t i;     /* 'i','r','f','c' (already translated for 'r') */
+    uint64_t l;    /* 'l' */
+    const char *s; /* 's','S','w': borrowed, or owned (below) */
+    char *owned;   /* translated 'S' string, freed by lm_args_free */
+    int fdidx;     /* 'w': index into fds */
+};
+
+struct lib_args {
+    struct lib_arg *a;
+    int n;
+    int fds[WIRE_MAX_FDS];     /* opened 'w' files */
+    char *paths[WIRE_MAX_FDS]; /* their names, to remove them again if the apply fails */
+    int nfds;
+};
+
+/*
+ * Lock held. Read arguments per argdescr from varargs (lm_args_from_va) or from nargs strings
+ * (lm_args_from_array), validate them, translate flow references, and open 'w' files. Returns 0,
+ * or -1 with the error set (7000+position, 7011, 7000, 6155, 3083, 7010); on failure nothing
+ * is left to free. On success call lm_args_free after the request.
+ */
+int lm_args_from_va(struct lib_args *out, const char *argdescr, va_list ap);
+int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, int nargs);
+/* Appends "u32 nargs, nargs x arg" to w. */
+void lm_args_encode(const struct lib_args *a, struct wire_writer *w);
+/* Closes the 'w' descriptors and frees; with failed != 0 also removes the files created. */
+void lm_args_free(struct lib_args *a, int failed);
+/* The error number for a bad argument at 1-based position pos (7001..7005, 7011, 7000). */
+int lm_args_position_error(int pos);
+
+/* ---- ring.c -------------------------------------------------------------------------- */
+
+/* Outcome of lm_ring_next besides a packet. */
+#define RING_PACKET 1
+#define RING_END 0      /* end of trace, or NOWAIT and empty: NULL with no error */
+#define RING_ERROR (-1) /* error set */
+
+/* Maps and checks a ring received at connect. Returns 0 or -1 with the error set. */
+int lm_ring_attach(struct lib_ring *r, int fid, int fd, uint64_t bytes);
+void lm_ring_detach(struct lib_ring *r);
+/*
+ * Consumes the record handed out last and returns the next one in *pkt (RING_PACKET), or
+ * RING_END, or RING_ERROR. Blocks (WAIT rings) while the ring is empty, noticing the flow
+ * being closed (6145 by us, 6140 by mapid) and mapid going away (6140, 5123). The caller
+ * holds a reference on f.
+ */
+int lm_ring_next(struct lib_flow *f, struct lib_ring *r, struct mapipkt **pkt);
+/* Wakes threads sleeping in lm_ring_next on r (used when the flow is closed). */
+void lm_ring_wake(struct lib_ring *r);
+
+#endif /* MAPI_LIB_INTERNAL_H */
