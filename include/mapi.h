@@ -75,7 +75,7 @@ enum mapi_flow_status { FLOW_INIT, FLOW_ACTIVE, FLOW_FINISHED, FLOW_CLOSED };
 
 typedef struct mapi_flow_info {
     uid_t uid;
-    int fd;    /* the application's own flow descriptor when the flow is its own, else mapid's */
+    int fd; /* mapi_get_flow_info: the application's fd; mapi_get_next_flow_info: mapid's id */
     int devid;
     char device[MAPI_STR_LENGTH];
     unsigned num_functions;
@@ -159,13 +159,32 @@ MAPI_API int mapi_start_offline_device(const char *dev);
 MAPI_API int mapi_delete_offline_device(char *dev);
 MAPI_API int mapi_close_flow(int fd);
 
-/* Functions. Returns a function descriptor >= 1 or -1; varargs follow the function's argdescr. */
+/*
+ * Functions. Returns a function descriptor >= 1 or -1; varargs follow the function's argdescr
+ * (s S: const char *, i r f c: int, l: unsigned long long, w: const char * file name).
+ * mapi_apply_function is a macro that counts the arguments at compile time and calls
+ * mapi_apply_function_n, so that a missing trailing number defaults to 0 (the tutorial's
+ * TO_BUFFER without a flag means WAIT) and a missing string or an extra argument is an error
+ * (7000..7005) instead of undefined behaviour. Define MAPI_NO_ARG_COUNT before including
+ * mapi.h to call the plain function. Errors: 6145 unknown fd, 7006 flow already connected,
+ * 6144 unknown function, 7000-7011 bad arguments, 1025 bad BPF expression, ...
+ */
 MAPI_API int mapi_apply_function(int fd, const char *funct, ...);
+MAPI_API int mapi_apply_function_n(int fd, int nvarargs, const char *funct, ...);
+#ifndef MAPI_NO_ARG_COUNT
+#define MAPI_NARGS_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, \
+                      ...)                                                                      \
+    N
+#define MAPI_NARGS_(...) MAPI_NARGS_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, \
+                                       3, 2, 1, 0)
+#define mapi_apply_function(fd, ...)                                                           \
+    mapi_apply_function_n((fd), MAPI_NARGS_(__VA_ARGS__) - 1, __VA_ARGS__)
+#endif
 /* Same, with every argument given as a string and converted according to the descriptor. */
 MAPI_API int mapi_apply_function_array(int fd, const char *funct, char **args, int nargs);
 MAPI_API int mapi_connect(int fd);
 
-/* Results: a library-owned struct reused by the next call on the same fid (per thread). */
+/* Results: a library-owned struct reused by the next call on the same (fd, fid). */
 MAPI_API mapi_results_t *mapi_read_results(int fd, int fid);
 /* Next packet of a TO_BUFFER fid; valid until the next call on that fid. NULL at end or error. */
 MAPI_API struct mapipkt *mapi_get_next_pkt(int fd, int fid);

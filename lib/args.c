@@ -297,12 +297,31 @@ static int finish(struct lib_args *out)
     return 0;
 }
 
-int lm_args_from_va(struct lib_args *out, const char *argdescr, va_list ap)
+int lm_args_from_va(struct lib_args *out, const char *argdescr, int nvar, va_list ap)
 {
     if (start(out, argdescr) < 0)
         return -1;
+    if (nvar > out->n) {
+        lm_set_error(MFUNCT_INVALID_ARGUMENT, "%d arguments given, the function takes %d (\"%s\")",
+                     nvar, out->n, argdescr);
+        free_parsed(out);
+        return -1;
+    }
     for (int i = 0; i < out->n; i++) {
         struct lib_arg *a = &out->a[i];
+        if (nvar >= 0 && i >= nvar) {
+            /* Not passed (the call site's argument count is known): numbers default to 0,
+             * as the tutorial's TO_BUFFER without its flag means WAIT; strings are required. */
+            if (a->type == 'i' || a->type == 'c' || a->type == 'l' || a->type == 'f') {
+                a->i = 0;
+                a->l = 0;
+                continue;
+            }
+            lm_set_error(lm_args_position_error(i + 1), "argument %d (type '%c') is missing", i + 1,
+                         a->type);
+            free_parsed(out);
+            return -1;
+        }
         switch (a->type) {
         case 's':
         case 'S':

@@ -223,7 +223,8 @@ struct lib_args {
  * or -1 with the error set (7000+position, 7011, 7000, 6155, 3083, 7010); on failure nothing
  * is left to free. On success call lm_args_free after the request.
  */
-int lm_args_from_va(struct lib_args *out, const char *argdescr, va_list ap);
+/* nvar: number of varargs the caller passed, or -1 if unknown (then all are read). */
+int lm_args_from_va(struct lib_args *out, const char *argdescr, int nvar, va_list ap);
 int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, int nargs);
 /* Appends "u32 nargs, nargs x arg" to w. */
 void lm_args_encode(const struct lib_args *a, struct wire_writer *w);

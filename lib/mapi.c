@@ -359,7 +359,7 @@ static int apply_send(struct lib_flow *f, const char *funct, struct lib_args *a)
  * descriptor that is not open, malformed "fid@fd" list); 6155 / 3083 'w' file cannot be
  * created / exists; from mapid: the function's own codes (7000.., 1025, ...).
  */
-MAPI_API int mapi_apply_function(int fd, const char *funct, ...)
+static int apply_va(int fd, const char *funct, int nvar, va_list ap)
 {
     lm_client_lock();
     int fid = -1;
@@ -372,14 +372,34 @@ MAPI_API int mapi_apply_function(int fd, const char *funct, ...)
     char argdescr[MAPI_STR_LENGTH];
     memcpy(argdescr, info->argdescr, sizeof(argdescr));
     struct lib_args a;
-    va_list ap;
-    va_start(ap, funct);
-    int rc = lm_args_from_va(&a, argdescr, ap);
-    va_end(ap);
-    if (rc == 0)
+    if (lm_args_from_va(&a, argdescr, nvar, ap) == 0)
         fid = apply_send(f, funct, &a);
 out:
     lm_client_unlock();
+    return fid;
+}
+
+/* The plain symbol, for callers that bypass the counting macro of mapi.h. */
+MAPI_API int(mapi_apply_function)(int fd, const char *funct, ...)
+{
+    va_list ap;
+    va_start(ap, funct);
+    int fid = apply_va(fd, funct, -1, ap);
+    va_end(ap);
+    return fid;
+}
+
+/*
+ * mapi_apply_function_n: what the mapi_apply_function macro calls, with the number of
+ * arguments after funct counted at compile time: missing numeric arguments default to 0,
+ * missing strings and extra arguments are errors (instead of reading stray varargs).
+ */
+MAPI_API int mapi_apply_function_n(int fd, int nvar, const char *funct, ...)
+{
+    va_list ap;
+    va_start(ap, funct);
+    int fid = apply_va(fd, funct, nvar, ap);
+    va_end(ap);
     return fid;
 }
 

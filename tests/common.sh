@@ -21,10 +21,14 @@ common_init()
         echo "usage: $0 BUILD_DIR SOURCE_DIR" >&2
         exit 2
     fi
+    # The variables below are used by the scripts that source this file.
+    # shellcheck disable=SC2034
     BUILD=$(cd "$1" && pwd)
     SRC=$(cd "$2" && pwd)
+    # shellcheck disable=SC2034
     DATA=$SRC/tests/data
     MAPID=$BUILD/mapid
+    # shellcheck disable=SC2034
     TBIN=$BUILD/tests
     TMPD=$(mktemp -d "${TMPDIR:-/tmp}/mapitest.XXXXXX")
     chmod 755 "$TMPD"
@@ -226,7 +230,11 @@ stop_mapid()
     if [ -e "$TMPD/$name.sock" ]; then
         fail "mapid $name left its socket file behind"
     fi
-    MAPID_NAMES=$(echo "$MAPID_NAMES" | sed "s/ $name\b//")
+    local rest="" n
+    for n in $MAPID_NAMES; do
+        [ "$n" = "$name" ] || rest="$rest $n"
+    done
+    MAPID_NAMES=$rest
 }
 
 # Oracles --------------------------------------------------------------------------------

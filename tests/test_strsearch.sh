@@ -11,6 +11,7 @@ set -eu
 . "$(dirname "$0")/common.sh"
 common_init "$@"
 
+# shellcheck disable=SC2016 # ${jndi: is a literal pattern
 PATTERNS=(
     'HTTP/1.1'
     'Host:'
