@@ -6,10 +6,12 @@
 #include "common/conf.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum key_type { K_STR, K_INT, K_SIZE, K_SIZE32, K_IGNORE };
 
@@ -86,10 +88,33 @@ void mapi_conf_free(struct mapi_conf *c)
     c->ndevices = c->nformats = 0;
 }
 
+/*
+ * $MAPI_CONF, else the default of the configured prefix, else (a tree installed with
+ * `cmake --install --prefix P` elsewhere) P/etc/mapi/mapi.conf found from the location of
+ * the binary that holds this code (libmapi.so or mapid): <dir>/../etc/mapi/mapi.conf.
+ */
 const char *mapi_conf_default_path(void)
 {
+    static _Thread_local char found[4096];
     const char *e = getenv("MAPI_CONF");
-    return (e && *e) ? e : MAPI_DEFAULT_CONF;
+    if (e && *e)
+        return e;
+    if (access(MAPI_DEFAULT_CONF, F_OK) == 0)
+        return MAPI_DEFAULT_CONF;
+    Dl_info info;
+    if (dladdr((void *)mapi_conf_default_path, &info) && info.dli_fname) {
+        char self[4096];
+        if (!realpath(info.dli_fname, self) && !realpath("/proc/self/exe", self))
+            return MAPI_DEFAULT_CONF;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(found, sizeof(found), "%.4000s/../etc/mapi/mapi.conf", self);
+            if (access(found, F_OK) == 0)
+                return found;
+        }
+    }
+    return MAPI_DEFAULT_CONF;
 }
 
 int mapi_parse_size(const char *s, uint64_t *out)
