@@ -22,8 +22,14 @@ struct key_def {
     size_t size; /* K_STR: buffer size */
 };
 
-#define STR_KEY(st, name, field) {name, K_STR, offsetof(st, field), sizeof(((st *)0)->field)}
-#define NUM_KEY(st, name, type, field) {name, type, offsetof(st, field), 0}
+#define STR_KEY(st, name, field)                                                                   \
+    {                                                                                              \
+        name, K_STR, offsetof(st, field), sizeof(((st *)0)->field)                                 \
+    }
+#define NUM_KEY(st, name, type, field)                                                             \
+    {                                                                                              \
+        name, type, offsetof(st, field), 0                                                         \
+    }
 
 static const struct key_def global_keys[] = {
     STR_KEY(struct mapi_conf, "libpath", libpath),

@@ -311,8 +311,7 @@ int wire_recv(int sock, struct wire_hdr *hdr, uint8_t **payload, int *fds, int m
         errno = ENOMEM;
         goto fail;
     }
-    if (hdr->length &&
-        recv_all(sock, *payload, hdr->length, fds, maxfds, nfds, timeout_ms) < 0)
+    if (hdr->length && recv_all(sock, *payload, hdr->length, fds, maxfds, nfds, timeout_ms) < 0)
         goto fail;
     return 0;
 fail:

@@ -21,11 +21,11 @@
 struct capture_source; /* private to each driver */
 
 struct capture_params {
-    const char *device; /* interface name (live) or a name for messages (trace files) */
-    int fd;             /* trace files: descriptor opened by the client; the driver owns it */
-    int format;         /* trace files: MFF_PCAP (pcap, nanosecond pcap, pcapng) or MFF_DAG_ERF */
-    int promisc;        /* live: promiscuous mode */
-    uint32_t snaplen;   /* live: bytes captured per packet (default 65535) */
+    const char *device;  /* interface name (live) or a name for messages (trace files) */
+    int fd;              /* trace files: descriptor opened by the client; the driver owns it */
+    int format;          /* trace files: MFF_PCAP (pcap, nanosecond pcap, pcapng) or MFF_DAG_ERF */
+    int promisc;         /* live: promiscuous mode */
+    uint32_t snaplen;    /* live: bytes captured per packet (default 65535) */
     uint32_t ring_bytes; /* live: kernel ring (TPACKET_V3) size in bytes, 0 = driver default */
 };
 
@@ -36,8 +36,8 @@ struct capture_driver_ops {
      * errbuf and a MAPI error number in *err (3203 bad trace, 1026 pcap open error, ...).
      * Trace files: the driver owns params->fd from the call on, also when it fails.
      */
-    struct capture_source *(*open)(const struct capture_params *params, char *errbuf,
-                                   size_t errlen, int *err);
+    struct capture_source *(*open)(const struct capture_params *params, char *errbuf, size_t errlen,
+                                   int *err);
     /*
      * Fills up to max packets. Packet data stays valid until the next call of next_batch or
      * close. Returns the number of packets (> 0); 0 when a live source had nothing within

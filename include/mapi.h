@@ -52,7 +52,13 @@ typedef int boolean_t;
 typedef unsigned char mapiFunctArg;
 
 /* Trace file formats (names used in the [format] sections of mapi.conf). */
-enum mapi_file_formats { MFF_PCAP = 0, MFF_RAW = 1, MFF_DAG_ERF = 2, MFF_COMBO6 = 3, MFF_NAPATECH = 4 };
+enum mapi_file_formats {
+    MFF_PCAP = 0,
+    MFF_RAW = 1,
+    MFF_DAG_ERF = 2,
+    MFF_COMBO6 = 3,
+    MFF_NAPATECH = 4
+};
 #define MFF_PCAP_STR "MFF_PCAP"
 #define MFF_DAG_ERF_STR "MFF_DAG_ERF"
 #define MFF_NAPATECH_STR "MFF_NAPATECH"
@@ -172,12 +178,12 @@ MAPI_API int mapi_close_flow(int fd);
 MAPI_API int mapi_apply_function(int fd, const char *funct, ...);
 MAPI_API int mapi_apply_function_n(int fd, int nvarargs, const char *funct, ...);
 #ifndef MAPI_NO_ARG_COUNT
-#define MAPI_NARGS_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, \
-                      ...)                                                                      \
+#define MAPI_NARGS_N_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N,    \
+                      ...)                                                                         \
     N
-#define MAPI_NARGS_(...) MAPI_NARGS_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, \
-                                       3, 2, 1, 0)
-#define mapi_apply_function(fd, ...)                                                           \
+#define MAPI_NARGS_(...)                                                                           \
+    MAPI_NARGS_N_(__VA_ARGS__, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define mapi_apply_function(fd, ...)                                                               \
     mapi_apply_function_n((fd), MAPI_NARGS_(__VA_ARGS__) - 1, __VA_ARGS__)
 #endif
 /* Same, with every argument given as a string and converted according to the descriptor. */
@@ -191,7 +197,8 @@ MAPI_API struct mapipkt *mapi_get_next_pkt(int fd, int fid);
 /* Calls cb for the next cnt packets (cnt <= 0: until the end). Returns 0 at a clean end. */
 MAPI_API int mapi_loop(int fd, int fid, int cnt, mapi_handler cb);
 
-/* Errors: copies the last error of this thread (errstr needs MAPI_ERRORSTR_LENGTH) and clears it. */
+/* Errors: copies the last error of this thread (errstr needs MAPI_ERRORSTR_LENGTH) and clears it.
+ */
 MAPI_API int mapi_read_error(int *err_no, char *errstr);
 
 /* Management. */

@@ -82,7 +82,8 @@ int main(int argc, char **argv)
             timeout = atof(optarg);
             break;
         default:
-            fprintf(stderr, "usage: mapi_count [-s] [-w GOFILE] [-t SECONDS] TRACE FORMAT ARG...\n");
+            fprintf(stderr,
+                    "usage: mapi_count [-s] [-w GOFILE] [-t SECONDS] TRACE FORMAT ARG...\n");
             return 1;
         }
     }

@@ -146,18 +146,15 @@ int main(int argc, char **argv)
         fd = counter_flow(arg, &fid); /* the library is initialised and connected to mapid */
         int bad = fd + 1000;
         expect("mapi_connect(unknown fd)", mapi_connect(bad) < 0, 6145);
-        expect("mapi_read_results(unknown fd)", mapi_read_results(bad, fid) == NULL,
-               6145);
+        expect("mapi_read_results(unknown fd)", mapi_read_results(bad, fid) == NULL, 6145);
         expect("mapi_close_flow(unknown fd)", mapi_close_flow(bad) < 0, 6145);
-        expect("mapi_get_flow_info(unknown fd)", mapi_get_flow_info(bad, &info) < 0,
-               6145);
+        expect("mapi_get_flow_info(unknown fd)", mapi_get_flow_info(bad, &info) < 0, 6145);
         must("mapi_close_flow", mapi_close_flow(fd) == 0);
         expect("mapi_connect(closed fd)", mapi_connect(fd) < 0, 6145);
     } else if (strcmp(c, "badfid") == 0) {
         fd = counter_flow(arg, &fid);
         must("mapi_connect", mapi_connect(fd) == 0);
-        expect("mapi_read_results(unknown fid)", mapi_read_results(fd, fid + 1000) == NULL,
-               6147);
+        expect("mapi_read_results(unknown fid)", mapi_read_results(fd, fid + 1000) == NULL, 6147);
         must("mapi_read_results(good fid)", mapi_read_results(fd, fid) != NULL);
     } else if (strcmp(c, "nofile") == 0 || strcmp(c, "unreadable") == 0) {
         fd = mapi_create_offline_flow(arg, MFF_PCAP);

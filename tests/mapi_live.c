@@ -106,8 +106,8 @@ int main(int argc, char **argv)
             caplen_ok = 0;
         if (p->caplen >= UDP_PAYLOAD_OFF + 4) {
             const unsigned char *d = &p->pkt + UDP_PAYLOAD_OFF;
-            unsigned long long seq = ((unsigned long long)d[0] << 24) | (d[1] << 16) |
-                                     (d[2] << 8) | d[3];
+            unsigned long long seq =
+                ((unsigned long long)d[0] << 24) | (d[1] << 16) | (d[2] << 8) | d[3];
             if (seq != got)
                 seq_ok = 0;
         } else {

@@ -7,7 +7,8 @@
 # veth end; a client there (tests/mapi_live.c) connects flows with PKT_COUNTER and
 # BYTE_COUNTER, BPF_FILTER "udp and dst port 9" + counters, and TO_BUFFER. Namespace B then
 # sends exactly N UDP packets to 198.18.0.1 port 9 with payload sizes cycling from 18 to 1400
-# bytes, and the counts, the byte sums (wire length = payload + 42: Ethernet, IPv4, UDP) and
+# bytes (a burst, then the last five 0.2 s apart, so that a packet that waits in a capture
+# buffer for more traffic to arrive is noticed), and the counts, the byte sums (wire length = payload + 42: Ethernet, IPv4, UDP) and
 # the packets delivered by TO_BUFFER must be exact.
 #
 # Usage: test_live.sh BUILD_DIR SOURCE_DIR
@@ -72,6 +73,8 @@ for i in range(n):
     total += size + 42
     if i % 50 == 49:
         time.sleep(0.002)  # stay well below the receive backlog of the veth
+    if i >= n - 5:
+        time.sleep(0.2)  # the last packets one by one: each must arrive on its own
 print(total)
 EOF
 )

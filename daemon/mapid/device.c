@@ -18,8 +18,8 @@
 struct device *device_find(struct mapid *m, const char *name)
 {
     for (struct device *d = m->devices; d; d = d->next)
-        if (strcmp(d->name, name) == 0 || (d->conf && d->conf->alias[0] &&
-                                           strcmp(d->conf->alias, name) == 0))
+        if (strcmp(d->name, name) == 0 ||
+            (d->conf && d->conf->alias[0] && strcmp(d->conf->alias, name) == 0))
             return d;
     return NULL;
 }
@@ -170,7 +170,8 @@ void device_remove_active(struct device *d, struct flow *f)
     pthread_mutex_lock(&d->lock);
     for (int i = 0; i < d->nactive; i++) {
         if (d->active[i] == f) {
-            memmove(&d->active[i], &d->active[i + 1], sizeof(*d->active) * (size_t)(d->nactive - i - 1));
+            memmove(&d->active[i], &d->active[i + 1],
+                    sizeof(*d->active) * (size_t)(d->nactive - i - 1));
             d->nactive--;
             found = 1;
             break;
@@ -191,8 +192,8 @@ static void *capture_thread(void *arg)
         mapi_log(LOG_LVL_ERROR, "%s: out of memory in the capture thread", d->name);
         return NULL;
     }
-    mapi_log(LOG_LVL_INFO, "capture started on %s (link type %d, snaplen %u)", d->name,
-             d->linktype, d->snaplen);
+    mapi_log(LOG_LVL_INFO, "capture started on %s (link type %d, snaplen %u)", d->name, d->linktype,
+             d->snaplen);
     int end = 0;
     while (!atomic_load(&d->stop)) {
         int n = d->ops->next_batch(d->src, pkts, MAPID_BATCH, 100);
@@ -230,7 +231,8 @@ static void *capture_thread(void *arg)
         pthread_mutex_unlock(&d->lock);
         for (int i = 0; i < n; i++)
             for (int j = 0; j < ns; j++)
-                if (!atomic_load_explicit(&snap[j]->closed, memory_order_relaxed))
+                if (!atomic_load_explicit(&snap[j]->closed, memory_order_relaxed) &&
+                    pkts[i].ts >= snap[j]->start_ts)
                     flow_process(snap[j], &pkts[i]);
         for (int j = 0; j < ns; j++)
             flow_put(snap[j]);
@@ -258,12 +260,8 @@ int device_start(struct device *d, char *msg, size_t msglen)
     int rc = device_open(d, msg, msglen);
     if (rc)
         return rc;
-    if (!d->offline) {
-        /* Drop what the kernel queued before anyone asked for it. */
-        struct mapi_pkt tmp[64];
-        while (d->ops->next_batch(d->src, tmp, 64, 0) > 0)
-            ;
-    }
+    /* A live device queues packets from flow creation on; each flow skips those stamped
+     * before its own mapi_connect (flow->start_ts), so nothing is lost after it either. */
     atomic_store(&d->stop, 0);
     rc = pthread_create(&d->thread, NULL, capture_thread, d);
     if (rc) {

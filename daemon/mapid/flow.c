@@ -223,11 +223,13 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
         f->shm->slots[i].fid = fn->fi.fid;
         f->shm->slots[i].size = fn->fi.result_size;
         f->shm->slots[i].offset = fn->result_offset;
-        struct mapi_shm_result *r = (struct mapi_shm_result *)((char *)f->region + fn->result_offset);
+        struct mapi_shm_result *r =
+            (struct mapi_shm_result *)((char *)f->region + fn->result_offset);
         fn->fi.result_seq = &r->seq;
         fn->fi.result = fn->fi.result_size ? r->data : NULL;
         if (fn->fi.def->flags & MAPI_FN_RING) {
-            int nowait = fn->fi.nargs > 0 && fn->fi.args[0].type == 'i' && fn->fi.args[0].v.i == NOWAIT;
+            int nowait =
+                fn->fi.nargs > 0 && fn->fi.args[0].type == 'i' && fn->fi.args[0].v.i == NOWAIT;
             fn->ring = ring_create(f->id, fn->fi.fid, fn->fi.ring_size, nowait);
             if (!fn->ring) {
                 snprintf(msg, msglen, "cannot create a %u-byte packet ring: %s", fn->fi.ring_size,
@@ -256,6 +258,11 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     f->shm_bytes = total + ring_bytes;
     c->shm_bytes += f->shm_bytes;
     f->start = time(NULL);
+    if (!f->dev->offline) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        f->start_ts = ((uint64_t)now.tv_sec << 32) + (((uint64_t)now.tv_nsec << 32) / 1000000000u);
+    }
     f->status = FLOW_ACTIVE;
     __atomic_store_n(&f->shm->status, FLOW_ACTIVE, __ATOMIC_RELEASE);
     return 0;

@@ -126,8 +126,8 @@ static void reply_flow_created(struct req *q, struct flow *f)
 static int check_flow_limit(struct req *q)
 {
     if (q->c->nflows >= q->m->conf.max_flows_per_client) {
-        reply_error(q, MAPID_LIMIT_EXCEEDED, "this client already has %d flows (max_flows_per_client)",
-                    q->c->nflows);
+        reply_error(q, MAPID_LIMIT_EXCEEDED,
+                    "this client already has %d flows (max_flows_per_client)", q->c->nflows);
         return -1;
     }
     return 0;
@@ -302,8 +302,8 @@ static void msg_apply_function(struct req *q)
         return;
     }
     if (f->nfns >= q->m->conf.max_functions_per_flow) {
-        reply_error(q, MAPID_LIMIT_EXCEEDED, "flow %d already has %d functions (max_functions_per_flow)",
-                    id, f->nfns);
+        reply_error(q, MAPID_LIMIT_EXCEEDED,
+                    "flow %d already has %d functions (max_functions_per_flow)", id, f->nfns);
         return;
     }
     int libidx;
@@ -314,8 +314,8 @@ static void msg_apply_function(struct req *q)
     }
     size_t want = strlen(def->argdescr);
     if (nargs != want) {
-        reply_error(q, MFUNCT_INVALID_ARGUMENT, "%s takes %zu arguments (\"%s\"), got %u", def->name,
-                    want, def->argdescr, nargs);
+        reply_error(q, MFUNCT_INVALID_ARGUMENT, "%s takes %zu arguments (\"%s\"), got %u",
+                    def->name, want, def->argdescr, nargs);
         return;
     }
     /* Strings are copied into one block the instance keeps. */
@@ -351,7 +351,8 @@ static void msg_apply_function(struct req *q)
         uint8_t t = wire_get_u8(&q->rd);
         int argerr = i < 5 ? MFUNCT_INVALID_ARGUMENT_1 + (int)i : MFUNCT_INVALID_ARGUMENT_6;
         if (t != (uint8_t)letter) {
-            reply_error(q, argerr, "%s: argument %zu must be of type '%c'", def->name, i + 1, letter);
+            reply_error(q, argerr, "%s: argument %zu must be of type '%c'", def->name, i + 1,
+                        letter);
             bad = 1;
             break;
         }
@@ -518,7 +519,9 @@ static void msg_device_info(struct req *q)
     reply_begin(q, &w);
     wire_put_i32(&w, best->id);
     wire_put_str(&w, best->name);
-    wire_put_str(&w, best->offline ? best->ops->name : (best->conf->driver[0] ? best->conf->driver : "mapinicdrv.so"));
+    wire_put_str(&w, best->offline
+                         ? best->ops->name
+                         : (best->conf->driver[0] ? best->conf->driver : "mapinicdrv.so"));
     wire_put_str(&w, best->conf ? best->conf->alias : "");
     wire_put_str(&w, best->conf ? best->conf->description : "trace file");
     wire_put_i32(&w, best->conf ? best->conf->link_speed : 0);

@@ -31,12 +31,13 @@ struct mapid g_mapid;
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: mapid [-c FILE] [-d] [-s] [-h] [-v]\n"
-                 "  -c FILE  configuration file (default $MAPI_CONF or %s)\n"
-                 "  -d       run as a daemon in the background\n"
-                 "  -s       also log to syslog\n"
-                 "  -h       this help\n"
-                 "  -v       print the version\n",
+    fprintf(out,
+            "usage: mapid [-c FILE] [-d] [-s] [-h] [-v]\n"
+            "  -c FILE  configuration file (default $MAPI_CONF or %s)\n"
+            "  -d       run as a daemon in the background\n"
+            "  -s       also log to syslog\n"
+            "  -h       this help\n"
+            "  -v       print the version\n",
             MAPI_DEFAULT_CONF);
 }
 
@@ -180,8 +181,10 @@ static void client_readable(struct mapid *m, struct client *c)
             char buf[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
             struct cmsghdr align;
         } ctl;
-        struct msghdr msg = {
-            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        struct msghdr msg = {.msg_iov = &iov,
+                             .msg_iovlen = 1,
+                             .msg_control = ctl.buf,
+                             .msg_controllen = sizeof(ctl.buf)};
         ssize_t r = recvmsg(c->sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         if (r < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -267,8 +270,8 @@ int main(int argc, char **argv)
     m->next_devid = 1;
     m->next_flowid = 1;
     if (flibs_load(m) < 0 || m->nlibs == 0) {
-        mapi_log(LOG_LVL_ERROR, "no usable function library (libpath=%s libs=%s)",
-                 m->conf.libpath, m->conf.libs);
+        mapi_log(LOG_LVL_ERROR, "no usable function library (libpath=%s libs=%s)", m->conf.libpath,
+                 m->conf.libs);
         return 1;
     }
     if (device_create_conf_devices(m) < 0)

@@ -82,7 +82,8 @@ struct flow {
     struct mapi_shm_hdr *shm;
     uint64_t shm_bytes;
     time_t start, end;
-    int owns_device; /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
+    uint64_t start_ts; /* live devices: packets stamped before connect are not the flow's */
+    int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
     atomic_int refs;
     atomic_int closed;
     struct flow *next; /* in the global list, ordered by id */

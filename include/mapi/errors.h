@@ -7,6 +7,7 @@
 #ifndef MAPI_ERRORS_H
 #define MAPI_ERRORS_H
 
+// clang-format off
 #define MAPI_ERROR_TABLE(X)                                                                        \
     X(1025, PCAP_BPF_ERR, "libpcap: error in BPF filter")                                          \
     X(1026, PCAP_OPEN_ERR, "libpcap: error opening pcap link")                                     \
@@ -63,6 +64,7 @@
     X(7010, MFUNCT_INVALID_ARGUMENT_DESCRIPTOR, "invalid argument descriptor")                     \
     X(7011, MFUNCT_INVALID_ARGUMENT_6, "sixth argument invalid")                                   \
     X(8004, MAPI_STATS_ERROR, "error in mapi_stats")
+// clang-format on
 
 #define MAPI_ERROR_ENUM_(num, name, text) name = num,
 enum mapi_error_code { MAPI_OK = 0, MAPI_ERROR_TABLE(MAPI_ERROR_ENUM_) };

@@ -40,7 +40,7 @@ extern "C" {
 /* Flags of pkt->flags, set by the decoder. */
 #define MAPI_PKT_IPV4 0x0001u
 #define MAPI_PKT_IPV6 0x0002u
-#define MAPI_PKT_L4 0x0004u      /* l4_off and l4proto are valid, ports valid for TCP/UDP/SCTP */
+#define MAPI_PKT_L4 0x0004u       /* l4_off and l4proto are valid, ports valid for TCP/UDP/SCTP */
 #define MAPI_PKT_FRAGMENT 0x0008u /* IP fragment other than the first: no L4 header */
 #define MAPI_PKT_VLAN 0x0010u
 #define MAPI_PKT_MPLS 0x0020u
@@ -58,16 +58,16 @@ struct mapi_pkt {
     uint64_t ts;         /* 32.32 fixed point, Unix epoch */
     uint64_t seq;        /* per-device packet number, starting at 1: keys per-packet caches */
     uint16_t ifindex;
-    uint16_t linktype; /* DLT_* */
-    uint16_t flags;    /* MAPI_PKT_* */
-    uint16_t ethertype; /* innermost ethertype (after VLAN tags), 0 if none */
-    uint16_t l3_off;    /* IPv4/IPv6 header */
-    uint16_t l4_off;    /* TCP/UDP/ICMP/... header */
+    uint16_t linktype;    /* DLT_* */
+    uint16_t flags;       /* MAPI_PKT_* */
+    uint16_t ethertype;   /* innermost ethertype (after VLAN tags), 0 if none */
+    uint16_t l3_off;      /* IPv4/IPv6 header */
+    uint16_t l4_off;      /* TCP/UDP/ICMP/... header */
     uint16_t payload_off; /* first byte after the L4 header (TCP/UDP/ICMP) */
     uint8_t l4proto;      /* IP protocol number of the transport header */
     uint8_t vlan_count;
-    uint16_t vlan_id[2]; /* outer, inner (QinQ) */
-    uint16_t sport, dport; /* host byte order */
+    uint16_t vlan_id[2];      /* outer, inner (QinQ) */
+    uint16_t sport, dport;    /* host byte order */
     uint8_t src[16], dst[16]; /* IPv4 in the first 4 bytes */
 };
 
@@ -100,29 +100,29 @@ struct mapi_host_api {
 
 /* Per-application-of-a-function state. Fields marked [host] are set by mapid. */
 struct mapi_fn_instance {
-    const struct mapi_fn_def *def; /* [host] */
+    const struct mapi_fn_def *def;    /* [host] */
     const struct mapi_host_api *host; /* [host] */
-    const struct mapi_arg *args;   /* [host] decoded arguments, nargs = strlen(def->argdescr) */
-    int nargs;                     /* [host] */
-    int fid;                       /* [host] function descriptor within the flow */
-    int flow_id;                   /* [host] mapid's flow id */
-    int dev_id;                    /* [host] device the flow runs on */
-    int linktype;                  /* [host] DLT_* of the device */
-    uint32_t snaplen;              /* [host] capture length of the device */
-    int offline;                   /* [host] 1 if the device is a trace file */
-    void *result;        /* [host, from init on] result_size bytes of shared memory */
-    uint32_t *result_seq; /* [host] seqlock word guarding result */
-    uint32_t result_size; /* [function, in instance()] bytes of result, 0 for none */
-    uint32_t ring_size;   /* [function, in instance()] bytes of TO_BUFFER ring wanted; 0 none.
-                             Set to UINT32_MAX to take mapi.conf's buffer_size. */
-    void *priv;           /* [function] private state */
-    char errmsg[256];     /* [function] detail for an error returned by instance or init */
+    const struct mapi_arg *args;      /* [host] decoded arguments, nargs = strlen(def->argdescr) */
+    int nargs;                        /* [host] */
+    int fid;                          /* [host] function descriptor within the flow */
+    int flow_id;                      /* [host] mapid's flow id */
+    int dev_id;                       /* [host] device the flow runs on */
+    int linktype;                     /* [host] DLT_* of the device */
+    uint32_t snaplen;                 /* [host] capture length of the device */
+    int offline;                      /* [host] 1 if the device is a trace file */
+    void *result;                     /* [host, from init on] result_size bytes of shared memory */
+    uint32_t *result_seq;             /* [host] seqlock word guarding result */
+    uint32_t result_size;             /* [function, in instance()] bytes of result, 0 for none */
+    uint32_t ring_size; /* [function, in instance()] bytes of TO_BUFFER ring wanted; 0 none.
+                           Set to UINT32_MAX to take mapi.conf's buffer_size. */
+    void *priv;         /* [function] private state */
+    char errmsg[256];   /* [function] detail for an error returned by instance or init */
 };
 
 /* Flags of a function definition. */
 #define MAPI_FN_FILTERS 0x1u  /* may return 0 for packets it drops */
 #define MAPI_FN_MODIFIES 0x2u /* writes into pkt->data: its flow works on a private copy */
-#define MAPI_FN_RING 0x4u     /* delivers packets through a ring (TO_BUFFER), read by get_next_pkt */
+#define MAPI_FN_RING 0x4u /* delivers packets through a ring (TO_BUFFER), read by get_next_pkt */
 
 struct mapi_fn_def {
     const char *name;     /* upper case, e.g. "BPF_FILTER" */
