@@ -293,6 +293,33 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
             rc = -1;
         }
     }
+    /* Relative paths are relative to the directory of the configuration file, so a daemon
+     * that changed directory (mapid -d) and its clients agree on them. */
+    char dir[4096];
+    if (rc == 0 && realpath(path, dir)) {
+        char *slash = strrchr(dir, '/');
+        *slash = 0;
+        struct {
+            char *field;
+            size_t size;
+        } paths[] = {{c->libpath, sizeof(c->libpath)},
+                     {c->drvpath, sizeof(c->drvpath)},
+                     {c->logfile, sizeof(c->logfile)},
+                     {c->socket, sizeof(c->socket)}};
+        for (size_t i = 0; rc == 0 && i < sizeof(paths) / sizeof(paths[0]); i++) {
+            char *f = paths[i].field;
+            if (f[0] == 0 || f[0] == '/')
+                continue;
+            char abs[8192];
+            int n = snprintf(abs, sizeof(abs), "%s/%s", dir, f);
+            if (n < 0 || (size_t)n >= paths[i].size) {
+                snprintf(err, errlen, "%s: path %s/%s is too long", path, dir, f);
+                rc = -1;
+                break;
+            }
+            memcpy(f, abs, (size_t)n + 1);
+        }
+    }
     if (rc == 0 && c->socket[0] == 0) {
         snprintf(err, errlen, "%s: socket= is empty", path);
         rc = -1;

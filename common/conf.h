@@ -5,7 +5,8 @@
  * snaplen=, ring_size=, link_speed=, mpls=, vlan=) and `[format]` sections (format=, driver=,
  * description=). Our own global keys: socket=, socket_group=, buffer_size=,
  * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=.
- * Sizes accept K, M and G suffixes (powers of 1024).
+ * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
+ * socket) are relative to the directory of the configuration file.
  */
 #ifndef MAPI_COMMON_CONF_H
 #define MAPI_COMMON_CONF_H
