@@ -69,6 +69,7 @@ void mapi_decode(struct mapi_pkt *pkt)
 {
     const uint8_t *d = pkt->data;
     const uint32_t len = pkt->caplen < OFF_LIMIT ? pkt->caplen : OFF_LIMIT;
+    const uint8_t *ip;
     uint32_t off = 0, et = 0, fam, proto, vc = 0;
     uint16_t flags = 0;
 
@@ -246,10 +247,10 @@ guess_ip:
         goto done;
     /* fall through */
 
-ipv4: {
+ipv4:
     if (off + 20 > len)
         goto truncated;
-    const uint8_t *ip = d + off;
+    ip = d + off;
     if ((ip[0] >> 4) != 4 || (ip[0] & 0x0f) < 5)
         goto done;
     flags |= MAPI_PKT_IPV4;
@@ -264,12 +265,11 @@ ipv4: {
     }
     off += (uint32_t)(ip[0] & 0x0f) * 4;
     goto transport;
-}
 
-ipv6: {
+ipv6:
     if (off + 40 > len)
         goto truncated;
-    const uint8_t *ip = d + off;
+    ip = d + off;
     if ((ip[0] >> 4) != 6)
         goto done;
     flags |= MAPI_PKT_IPV6;
@@ -309,7 +309,6 @@ ipv6: {
     if (proto == 59)
         goto done;
     goto transport;
-}
 
 transport:
     /* proto is the transport protocol, off its header. */

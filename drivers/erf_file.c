@@ -48,9 +48,9 @@
 
 #define ERF_HDR_LEN 16u
 #define ERF_EXT_LEN 8u
-#define ERF_MAX_RLEN 65535u       /* rlen is 16 bits */
-#define READ_BUF_LEN (4u << 20)   /* read() mode buffer */
-#define SNIFF_RECORDS 1024        /* records examined at open for the link type */
+#define ERF_MAX_RLEN 65535u     /* rlen is 16 bits */
+#define READ_BUF_LEN (4u << 20) /* read() mode buffer */
+#define SNIFF_RECORDS 1024      /* records examined at open for the link type */
 
 enum erf_type {
     ERF_TYPE_HDLC_POS = 1,
@@ -248,8 +248,8 @@ static int finish(struct capture_source *s, int st)
     if (st == WALK_SHORT)
         snprintf(s->err, sizeof s->err, "trace truncated at record %llu (offset %llu)", rec, off);
     else if (st == WALK_CORRUPT)
-        snprintf(s->err, sizeof s->err, "trace corrupt at record %llu (offset %llu): %s", rec,
-                 off, s->bad);
+        snprintf(s->err, sizeof s->err, "trace corrupt at record %llu (offset %llu): %s", rec, off,
+                 s->bad);
     else if (s->skipped)
         snprintf(s->err, sizeof s->err,
                  "skipped %llu records of unsupported ERF types (the last of type %d)",
@@ -397,8 +397,7 @@ fail:
     return NULL;
 }
 
-static int erf_next_batch(struct capture_source *s, struct mapi_pkt *pkts, int max,
-                          int timeout_ms)
+static int erf_next_batch(struct capture_source *s, struct mapi_pkt *pkts, int max, int timeout_ms)
 {
     (void)timeout_ms;
     if (s->finished)

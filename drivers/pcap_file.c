@@ -182,9 +182,10 @@ static int prefixed_close(void *cookie)
  * constants at each call site so that the common case (native order, version 2.4) gets a
  * loop without byte swapping.
  */
-static inline __attribute__((always_inline)) int
-walk_records(struct capture_source *s, struct mapi_pkt *pkts, int max, int *count,
-             const int swapped, const enum len_mode lenmode)
+static inline __attribute__((always_inline)) int walk_records(struct capture_source *s,
+                                                              struct mapi_pkt *pkts, int max,
+                                                              int *count, const int swapped,
+                                                              const enum len_mode lenmode)
 {
     const uint8_t *d = s->data;
     const size_t size = s->size;
@@ -258,8 +259,8 @@ static int finish(struct capture_source *s, int st)
         snprintf(s->err, sizeof s->err, "trace truncated at record %llu (offset %llu)", rec, off);
     else if (st == WALK_CORRUPT)
         snprintf(s->err, sizeof s->err,
-                 "trace corrupt at record %llu (offset %llu): caplen %zu exceeds the limit %u",
-                 rec, off, s->need, s->limit);
+                 "trace corrupt at record %llu (offset %llu): caplen %zu exceeds the limit %u", rec,
+                 off, s->need, s->limit);
     return CAPTURE_EOF;
 }
 
@@ -418,14 +419,13 @@ static int parse_header(struct capture_source *s, const char *name, char *errbuf
 {
     const uint8_t *h = s->data;
     if (s->size < FILE_HDR_LEN) {
-        snprintf(errbuf, errlen, "%s: truncated pcap file header (%zu of 24 bytes)", name,
-                 s->size);
+        snprintf(errbuf, errlen, "%s: truncated pcap file header (%zu of 24 bytes)", name, s->size);
         return -1;
     }
     unsigned major = rd16(h + 4, s->swapped), minor = rd16(h + 6, s->swapped);
     if (major != 2 || minor > 4) {
-        snprintf(errbuf, errlen, "%s: unsupported pcap version %u.%u (2.0 to 2.4 are read)", name, major,
-                 minor);
+        snprintf(errbuf, errlen, "%s: unsupported pcap version %u.%u (2.0 to 2.4 are read)", name,
+                 major, minor);
         return -1;
     }
     s->lenmode = minor < 3 ? LEN_SWAPPED : minor == 3 ? LEN_MAYBE_SWAPPED : LEN_NORMAL;
@@ -464,7 +464,7 @@ static struct capture_source *pf_open(const struct capture_params *params, char 
         snprintf(errbuf, errlen, "%s: bad trace descriptor: %s", name, strerror(errno));
         goto fail;
     }
-    if (S_ISREG(st.st_mode) && st.st_size > 0) {
+    if (getenv("MAPI_TRACE_MMAP") && S_ISREG(st.st_mode) && st.st_size > 0) {
         void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, s->fd, 0);
         if (m != MAP_FAILED) {
             s->kind = KIND_MMAP;

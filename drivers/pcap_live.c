@@ -167,8 +167,8 @@ static struct capture_source *live_open(const struct capture_params *params, cha
             snprintf(errbuf, errlen, "%s: the interface is not up", dev);
             break;
         default:
-            snprintf(errbuf, errlen, "%s: %s%s%s", dev, pcap_statustostr(r),
-                     detail[0] ? ": " : "", detail);
+            snprintf(errbuf, errlen, "%s: %s%s%s", dev, pcap_statustostr(r), detail[0] ? ": " : "",
+                     detail);
             break;
         }
         goto fail;
@@ -191,8 +191,7 @@ fail:
     return NULL;
 }
 
-static int live_next_batch(struct capture_source *s, struct mapi_pkt *pkts, int max,
-                           int timeout_ms)
+static int live_next_batch(struct capture_source *s, struct mapi_pkt *pkts, int max, int timeout_ms)
 {
     if (max <= 0)
         return 0;

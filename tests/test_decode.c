@@ -67,7 +67,8 @@ static const uint8_t MAC_B[6] = {0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb};
 static const uint8_t V4_SRC[4] = {192, 0, 2, 1};
 static const uint8_t V4_DST[4] = {198, 51, 100, 7};
 static const uint8_t V6_SRC[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
-static const uint8_t V6_DST[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xbe, 0xef};
+static const uint8_t V6_DST[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0,    0,
+                                   0,    0,    0,    0,    0, 0, 0xbe, 0xef};
 
 static void eth(struct frame *f, unsigned type)
 {
@@ -145,7 +146,7 @@ struct expect {
     uint16_t flags, ethertype, l3, l4, pay;
     uint8_t proto, vlan_count;
     uint16_t vid0, vid1, sport, dport;
-    int v6;     /* addresses: 0 none, 4 V4_*, 6 V6_* */
+    int v6; /* addresses: 0 none, 4 V4_*, 6 V6_* */
 };
 
 /* Decodes data[0..caplen) from a heap block of exactly caplen bytes. */
@@ -160,7 +161,7 @@ static struct mapi_pkt decode_copy(const uint8_t *data, size_t caplen, int linkt
     if (caplen)
         memcpy(copy, data, caplen);
     struct mapi_pkt p;
-    memset(&p, 0xa5, sizeof p); /* garbage in every field the decoder must set */
+    memset(&p, 0xa5, sizeof p);         /* garbage in every field the decoder must set */
     p.data = caplen ? copy : dummy + 1; /* caplen 0: any read is out of bounds */
     p.caplen = (uint32_t)caplen;
     p.wlen = 1500;
@@ -192,8 +193,8 @@ static void check_full(const char *name, const struct frame *f, int linktype,
           e->vlan_count);
     CHECK(p.vlan_id[0] == e->vid0 && p.vlan_id[1] == e->vid1, "%s: vlan ids %u/%u, want %u/%u",
           name, p.vlan_id[0], p.vlan_id[1], e->vid0, e->vid1);
-    CHECK(p.sport == e->sport && p.dport == e->dport, "%s: ports %u>%u, want %u>%u", name,
-          p.sport, p.dport, e->sport, e->dport);
+    CHECK(p.sport == e->sport && p.dport == e->dport, "%s: ports %u>%u, want %u>%u", name, p.sport,
+          p.dport, e->sport, e->dport);
     uint8_t src[16] = {0}, dst[16] = {0};
     if (e->v6 == 4) {
         memcpy(src, V4_SRC, 4);
@@ -230,18 +231,18 @@ static void check_truncations(const char *name, const struct frame *f, int linkt
         CHECK(p.l3_off == NONE || p.l3_off == full.l3_off, "%s@%zu: l3_off %u vs %u", name, cl,
               p.l3_off, full.l3_off);
         CHECK(p.l4_off == NONE || p.l4_off == full.l4_off, "%s@%zu: l4_off", name, cl);
-        CHECK(p.payload_off == NONE || p.payload_off == full.payload_off,
-              "%s@%zu: payload_off", name, cl);
-        CHECK((p.flags & ~keep & ~full.flags) == 0, "%s@%zu: flags 0x%x not in full 0x%x", name,
-              cl, p.flags, full.flags);
+        CHECK(p.payload_off == NONE || p.payload_off == full.payload_off, "%s@%zu: payload_off",
+              name, cl);
+        CHECK((p.flags & ~keep & ~full.flags) == 0, "%s@%zu: flags 0x%x not in full 0x%x", name, cl,
+              p.flags, full.flags);
         CHECK(p.sport == 0 || p.sport == full.sport, "%s@%zu: sport", name, cl);
         CHECK(p.l4proto == 0 || p.l4proto == full.l4proto, "%s@%zu: l4proto", name, cl);
         if (p.l3_off != NONE)
-            CHECK(!memcmp(p.src, full.src, 16) && !memcmp(p.dst, full.dst, 16),
-                  "%s@%zu: addresses", name, cl);
+            CHECK(!memcmp(p.src, full.src, 16) && !memcmp(p.dst, full.dst, 16), "%s@%zu: addresses",
+                  name, cl);
         if (cl < need)
-            CHECK(p.flags & MAPI_PKT_TRUNCATED, "%s@%zu: cut at %zu < %u not flagged", name, cl,
-                  cl, need);
+            CHECK(p.flags & MAPI_PKT_TRUNCATED, "%s@%zu: cut at %zu < %u not flagged", name, cl, cl,
+                  need);
         if (cl == f->len)
             CHECK(!(p.flags & MAPI_PKT_TRUNCATED), "%s: full frame flagged truncated", name);
     }
@@ -269,8 +270,15 @@ static void test_eth_ipv4_tcp(void)
     payload(&f, 10);
     /* 14 + 28 = 42: TCP at 42, header 32 bytes: payload at 74 */
     run("eth-ipv4-tcp", &f, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 14, .l4 = 42, .pay = 74,
-                        .proto = 6, .sport = 40000, .dport = 80, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = 42,
+                        .pay = 74,
+                        .proto = 6,
+                        .sport = 40000,
+                        .dport = 80,
+                        .v6 = 4});
 }
 
 static void test_qinq_ipv6_hbh_udp(void)
@@ -285,9 +293,18 @@ static void test_qinq_ipv6_hbh_udp(void)
     payload(&f, 5);
     /* 14 + 8 = 22: IPv6; + 40 = 62: hop-by-hop; + 16 = 78: UDP; + 8 = 86 */
     run("qinq-ipv6-hbh-udp", &f, 1,
-        (struct expect){.flags = MAPI_PKT_VLAN | F_V6 | F_L4, .ethertype = 0x86dd, .l3 = 22,
-                        .l4 = 78, .pay = 86, .proto = 17, .vlan_count = 2, .vid0 = 100,
-                        .vid1 = 200, .sport = 53, .dport = 33333, .v6 = 6});
+        (struct expect){.flags = MAPI_PKT_VLAN | F_V6 | F_L4,
+                        .ethertype = 0x86dd,
+                        .l3 = 22,
+                        .l4 = 78,
+                        .pay = 86,
+                        .proto = 17,
+                        .vlan_count = 2,
+                        .vid0 = 100,
+                        .vid1 = 200,
+                        .sport = 53,
+                        .dport = 33333,
+                        .v6 = 6});
 }
 
 static void test_three_tags(void)
@@ -301,9 +318,18 @@ static void test_three_tags(void)
     udp(&f, 1, 2, 0);
     /* 14 + 12 = 26: IPv4, 46: UDP, 54: end (payload_off == caplen) */
     run("three-tags", &f, 1,
-        (struct expect){.flags = MAPI_PKT_VLAN | F_V4 | F_L4, .ethertype = 0x0800, .l3 = 26,
-                        .l4 = 46, .pay = 54, .proto = 17, .vlan_count = 3, .vid0 = 1,
-                        .vid1 = 4095, .sport = 1, .dport = 2, .v6 = 4});
+        (struct expect){.flags = MAPI_PKT_VLAN | F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 26,
+                        .l4 = 46,
+                        .pay = 54,
+                        .proto = 17,
+                        .vlan_count = 3,
+                        .vid0 = 1,
+                        .vid1 = 4095,
+                        .sport = 1,
+                        .dport = 2,
+                        .v6 = 4});
 }
 
 static void test_mpls(void)
@@ -317,8 +343,14 @@ static void test_mpls(void)
     payload(&f, 4);
     /* 14 + 8 = 22: IPv4, 42: UDP, 50: payload */
     run("mpls-ipv4-udp", &f, 1,
-        (struct expect){.flags = MAPI_PKT_MPLS | F_V4 | F_L4, .ethertype = 0x0800, .l3 = 22,
-                        .l4 = 42, .pay = 50, .proto = 17, .sport = 4000, .dport = 5000,
+        (struct expect){.flags = MAPI_PKT_MPLS | F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 22,
+                        .l4 = 42,
+                        .pay = 50,
+                        .proto = 17,
+                        .sport = 4000,
+                        .dport = 5000,
                         .v6 = 4});
 
     struct frame g = {.len = 0};
@@ -333,8 +365,14 @@ static void test_mpls(void)
     /* 18 + 4 = 22: IPv6, 62: ICMPv6, 70: payload (empty) */
     run("vlan-mpls-ipv6-icmp6", &g, 1,
         (struct expect){.flags = MAPI_PKT_VLAN | MAPI_PKT_MPLS | F_V6 | F_L4,
-                        .ethertype = 0x86dd, .l3 = 22, .l4 = 62, .pay = 70, .proto = 58,
-                        .vlan_count = 1, .vid0 = 10, .v6 = 6});
+                        .ethertype = 0x86dd,
+                        .l3 = 22,
+                        .l4 = 62,
+                        .pay = 70,
+                        .proto = 58,
+                        .vlan_count = 1,
+                        .vid0 = 10,
+                        .v6 = 6});
 
     /* label stack followed by something that is not IP (pseudowire control word) */
     struct frame h = {.len = 0};
@@ -343,8 +381,8 @@ static void test_mpls(void)
     putz(&h, 4);
     payload(&h, 20);
     run("mpls-non-ip", &h, 1,
-        (struct expect){.flags = MAPI_PKT_MPLS, .ethertype = 0x8847, .l3 = NONE, .l4 = NONE,
-                        .pay = NONE});
+        (struct expect){
+            .flags = MAPI_PKT_MPLS, .ethertype = 0x8847, .l3 = NONE, .l4 = NONE, .pay = NONE});
 }
 
 static void test_pppoe(void)
@@ -360,8 +398,15 @@ static void test_pppoe(void)
     udp(&f, 67, 68, 0);
     /* 14 + 8 = 22: IPv4, 42: UDP, 50 */
     run("pppoe-ipv4-udp", &f, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 22, .l4 = 42,
-                        .pay = 50, .proto = 17, .sport = 67, .dport = 68, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 22,
+                        .l4 = 42,
+                        .pay = 50,
+                        .proto = 17,
+                        .sport = 67,
+                        .dport = 68,
+                        .v6 = 4});
 }
 
 static void test_snap(void)
@@ -376,8 +421,15 @@ static void test_snap(void)
     ipv4(&f, 17, 0, 0, 8);
     udp(&f, 9, 10, 0);
     run("802.3-snap-ipv4", &f, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 22, .l4 = 42,
-                        .pay = 50, .proto = 17, .sport = 9, .dport = 10, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 22,
+                        .l4 = 42,
+                        .pay = 50,
+                        .proto = 17,
+                        .sport = 9,
+                        .dport = 10,
+                        .v6 = 4});
 
     struct frame g = {.len = 0};
     eth(&g, 46);
@@ -391,9 +443,9 @@ static void test_snap(void)
 static void test_sll(void)
 {
     struct frame f = {.len = 0};
-    put16(&f, 0);     /* packet type: to us */
-    put16(&f, 1);     /* ARPHRD_ETHER */
-    put16(&f, 6);     /* address length */
+    put16(&f, 0); /* packet type: to us */
+    put16(&f, 1); /* ARPHRD_ETHER */
+    put16(&f, 6); /* address length */
     put(&f, MAC_A, 6);
     putz(&f, 2);
     put16(&f, 0x0800);
@@ -401,8 +453,15 @@ static void test_sll(void)
     udp(&f, 1812, 1645, 3);
     payload(&f, 3);
     run("sll-ipv4-udp", &f, 113,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 16, .l4 = 36, .pay = 44,
-                        .proto = 17, .sport = 1812, .dport = 1645, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 16,
+                        .l4 = 36,
+                        .pay = 44,
+                        .proto = 17,
+                        .sport = 1812,
+                        .dport = 1645,
+                        .v6 = 4});
 
     struct frame g = {.len = 0};
     put16(&g, 0x86dd); /* protocol */
@@ -418,8 +477,15 @@ static void test_sll(void)
     payload(&g, 7);
     /* 20: IPv6, 60: TCP, 80: payload */
     run("sll2-ipv6-tcp", &g, 276,
-        (struct expect){.flags = F_V6 | F_L4, .ethertype = 0x86dd, .l3 = 20, .l4 = 60, .pay = 80,
-                        .proto = 6, .sport = 443, .dport = 51000, .v6 = 6});
+        (struct expect){.flags = F_V6 | F_L4,
+                        .ethertype = 0x86dd,
+                        .l3 = 20,
+                        .l4 = 60,
+                        .pay = 80,
+                        .proto = 6,
+                        .sport = 443,
+                        .dport = 51000,
+                        .v6 = 6});
 
     struct frame h = {.len = 0};
     put16(&h, 0);
@@ -432,8 +498,15 @@ static void test_sll(void)
     ipv4(&h, 1, 0, 0, 8);
     putz(&h, 8);
     run("sll-vlan-ipv4-icmp", &h, 113,
-        (struct expect){.flags = MAPI_PKT_VLAN | F_V4 | F_L4, .ethertype = 0x0800, .l3 = 20,
-                        .l4 = 40, .pay = 48, .proto = 1, .vlan_count = 1, .vid0 = 300, .v6 = 4});
+        (struct expect){.flags = MAPI_PKT_VLAN | F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 20,
+                        .l4 = 40,
+                        .pay = 48,
+                        .proto = 1,
+                        .vlan_count = 1,
+                        .vid0 = 300,
+                        .v6 = 4});
 }
 
 static void test_raw_null_loop(void)
@@ -441,8 +514,14 @@ static void test_raw_null_loop(void)
     struct frame f = {.len = 0};
     ipv4(&f, 6, 0, 0, 20);
     tcp(&f, 22, 60000, 0);
-    struct expect e4 = {.flags = F_V4 | F_L4, .l3 = 0, .l4 = 20, .pay = 40, .proto = 6,
-                        .sport = 22, .dport = 60000, .v6 = 4};
+    struct expect e4 = {.flags = F_V4 | F_L4,
+                        .l3 = 0,
+                        .l4 = 20,
+                        .pay = 40,
+                        .proto = 6,
+                        .sport = 22,
+                        .dport = 60000,
+                        .v6 = 4};
     run("raw12-ipv4", &f, 12, e4);
     run("raw14-ipv4", &f, 14, e4);
     run("raw101-ipv4", &f, 101, e4);
@@ -453,8 +532,14 @@ static void test_raw_null_loop(void)
     struct frame g = {.len = 0};
     ipv6(&g, 17, 8);
     udp(&g, 5353, 5353, 0);
-    struct expect e6 = {.flags = F_V6 | F_L4, .l3 = 0, .l4 = 40, .pay = 48, .proto = 17,
-                        .sport = 5353, .dport = 5353, .v6 = 6};
+    struct expect e6 = {.flags = F_V6 | F_L4,
+                        .l3 = 0,
+                        .l4 = 40,
+                        .pay = 48,
+                        .proto = 17,
+                        .sport = 5353,
+                        .dport = 5353,
+                        .v6 = 6};
     run("raw12-ipv6", &g, 12, e6);
     run("ipv6-229", &g, 229, e6);
 
@@ -497,16 +582,28 @@ static void test_ipv4_fragments(void)
     udp(&f, 500, 4500, 16);
     payload(&f, 16);
     run("ipv4-first-fragment", &f, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 14, .l4 = 34, .pay = 42,
-                        .proto = 17, .sport = 500, .dport = 4500, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = 34,
+                        .pay = 42,
+                        .proto = 17,
+                        .sport = 500,
+                        .dport = 4500,
+                        .v6 = 4});
 
     struct frame g = {.len = 0};
     eth(&g, 0x0800);
     ipv4(&g, 17, 0, 0x0003 /* offset 24 bytes, last */, 16);
     payload(&g, 16);
     run("ipv4-later-fragment", &g, 1,
-        (struct expect){.flags = F_V4 | MAPI_PKT_FRAGMENT, .ethertype = 0x0800, .l3 = 14,
-                        .l4 = NONE, .pay = NONE, .proto = 17, .v6 = 4});
+        (struct expect){.flags = F_V4 | MAPI_PKT_FRAGMENT,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = NONE,
+                        .pay = NONE,
+                        .proto = 17,
+                        .v6 = 4});
 }
 
 static void test_ipv4_malformed(void)
@@ -532,8 +629,15 @@ static void test_ipv4_malformed(void)
     tcp(&h, 7, 9, 0);
     h.b[34 + 12] = 0x30; /* data offset 3 words: no payload offset */
     run("tcp-bad-doff", &h, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 14, .l4 = 34,
-                        .pay = NONE, .proto = 6, .sport = 7, .dport = 9, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = 34,
+                        .pay = NONE,
+                        .proto = 6,
+                        .sport = 7,
+                        .dport = 9,
+                        .v6 = 4});
 }
 
 static void test_ipv6_ext(void)
@@ -550,8 +654,15 @@ static void test_ipv6_ext(void)
     tcp(&f, 179, 1179, 0);
     /* 14 + 40 = 54, +24 = 78, +8 = 86, +24 = 110: TCP, 130 */
     run("ipv6-rh-dst-ah-tcp", &f, 1,
-        (struct expect){.flags = F_V6 | F_L4, .ethertype = 0x86dd, .l3 = 14, .l4 = 110,
-                        .pay = 130, .proto = 6, .sport = 179, .dport = 1179, .v6 = 6});
+        (struct expect){.flags = F_V6 | F_L4,
+                        .ethertype = 0x86dd,
+                        .l3 = 14,
+                        .l4 = 110,
+                        .pay = 130,
+                        .proto = 6,
+                        .sport = 179,
+                        .dport = 1179,
+                        .v6 = 6});
 
     /* first fragment: walk on to UDP */
     struct frame g = {.len = 0};
@@ -564,8 +675,15 @@ static void test_ipv6_ext(void)
     udp(&g, 123, 123, 8);
     payload(&g, 8);
     run("ipv6-first-fragment", &g, 1,
-        (struct expect){.flags = F_V6 | F_L4, .ethertype = 0x86dd, .l3 = 14, .l4 = 62, .pay = 70,
-                        .proto = 17, .sport = 123, .dport = 123, .v6 = 6});
+        (struct expect){.flags = F_V6 | F_L4,
+                        .ethertype = 0x86dd,
+                        .l3 = 14,
+                        .l4 = 62,
+                        .pay = 70,
+                        .proto = 17,
+                        .sport = 123,
+                        .dport = 123,
+                        .v6 = 6});
 
     /* later fragment, behind hop-by-hop */
     struct frame h = {.len = 0};
@@ -578,8 +696,13 @@ static void test_ipv6_ext(void)
     put32(&h, 0xdeadbeef);
     payload(&h, 16);
     run("ipv6-later-fragment", &h, 1,
-        (struct expect){.flags = F_V6 | MAPI_PKT_FRAGMENT, .ethertype = 0x86dd, .l3 = 14,
-                        .l4 = NONE, .pay = NONE, .proto = 17, .v6 = 6});
+        (struct expect){.flags = F_V6 | MAPI_PKT_FRAGMENT,
+                        .ethertype = 0x86dd,
+                        .l3 = 14,
+                        .l4 = NONE,
+                        .pay = NONE,
+                        .proto = 17,
+                        .v6 = 6});
 
     /* mobility header ends the walk: an L4 header without ports or payload offset */
     struct frame m = {.len = 0};
@@ -591,16 +714,26 @@ static void test_ipv6_ext(void)
     put8(&m, 5);
     putz(&m, 5);
     run("ipv6-mobility", &m, 1,
-        (struct expect){.flags = F_V6 | F_L4, .ethertype = 0x86dd, .l3 = 14, .l4 = 62,
-                        .pay = NONE, .proto = 135, .v6 = 6});
+        (struct expect){.flags = F_V6 | F_L4,
+                        .ethertype = 0x86dd,
+                        .l3 = 14,
+                        .l4 = 62,
+                        .pay = NONE,
+                        .proto = 135,
+                        .v6 = 6});
 
     /* no next header */
     struct frame z = {.len = 0};
     eth(&z, 0x86dd);
     ipv6(&z, 59, 0);
     run("ipv6-no-next", &z, 1,
-        (struct expect){.flags = F_V6, .ethertype = 0x86dd, .l3 = 14, .l4 = NONE, .pay = NONE,
-                        .proto = 59, .v6 = 6});
+        (struct expect){.flags = F_V6,
+                        .ethertype = 0x86dd,
+                        .l3 = 14,
+                        .l4 = NONE,
+                        .pay = NONE,
+                        .proto = 59,
+                        .v6 = 6});
 }
 
 static void test_sctp_icmp_other(void)
@@ -615,8 +748,15 @@ static void test_sctp_icmp_other(void)
     payload(&f, 16);
     /* 14 + 24 = 38: SCTP, 50: first chunk */
     run("ipv4opts-sctp", &f, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 14, .l4 = 38, .pay = 50,
-                        .proto = 132, .sport = 2905, .dport = 36412, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = 38,
+                        .pay = 50,
+                        .proto = 132,
+                        .sport = 2905,
+                        .dport = 36412,
+                        .v6 = 4});
 
     struct frame g = {.len = 0};
     eth(&g, 0x0800);
@@ -627,8 +767,13 @@ static void test_sctp_icmp_other(void)
     put32(&g, 0x00070001);
     payload(&g, 32);
     run("ipv4-icmp", &g, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 14, .l4 = 34, .pay = 42,
-                        .proto = 1, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = 34,
+                        .pay = 42,
+                        .proto = 1,
+                        .v6 = 4});
 
     struct frame h = {.len = 0};
     eth(&h, 0x0800);
@@ -637,8 +782,13 @@ static void test_sctp_icmp_other(void)
     put16(&h, 0x0800);
     ipv4(&h, 17, 0, 0, 0);
     run("ipv4-gre", &h, 1,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 14, .l4 = 34,
-                        .pay = NONE, .proto = 47, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 14,
+                        .l4 = 34,
+                        .pay = NONE,
+                        .proto = 47,
+                        .v6 = 4});
 }
 
 static void test_other_links(void)
@@ -653,8 +803,15 @@ static void test_other_links(void)
     put16(&c, 0x0800);
     put(&c, f.b, f.len);
     run("chdlc-ipv4", &c, 104,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 4, .l4 = 24, .pay = 32,
-                        .proto = 17, .sport = 10, .dport = 20, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 4,
+                        .l4 = 24,
+                        .pay = 32,
+                        .proto = 17,
+                        .sport = 10,
+                        .dport = 20,
+                        .v6 = 4});
 
     struct frame p = {.len = 0};
     put8(&p, 0xff);
@@ -662,8 +819,31 @@ static void test_other_links(void)
     put16(&p, 0x0021);
     put(&p, f.b, f.len);
     run("ppp-serial-ipv4", &p, 50,
-        (struct expect){.flags = F_V4 | F_L4, .ethertype = 0x0800, .l3 = 4, .l4 = 24, .pay = 32, .proto = 17,
-                        .sport = 10, .dport = 20, .v6 = 4});
+        (struct expect){.flags = F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 4,
+                        .l4 = 24,
+                        .pay = 32,
+                        .proto = 17,
+                        .sport = 10,
+                        .dport = 20,
+                        .v6 = 4});
+
+    /* DLT_PPP without address/control, MPLS unicast (0x0281), then IPv4 */
+    struct frame m = {.len = 0};
+    put16(&m, 0x0281);
+    put32(&m, (100u << 12) | (1 << 8) | 1);
+    put(&m, f.b, f.len);
+    run("ppp-mpls-ipv4", &m, 9,
+        (struct expect){.flags = MAPI_PKT_MPLS | F_V4 | F_L4,
+                        .ethertype = 0x0800,
+                        .l3 = 6,
+                        .l4 = 26,
+                        .pay = 34,
+                        .proto = 17,
+                        .sport = 10,
+                        .dport = 20,
+                        .v6 = 4});
 
     struct frame u = {.len = 0};
     payload(&u, 60);

@@ -196,7 +196,8 @@ struct expect {
 
 /*
  * Oracles (run in tests/data):
- *   count:  tcpdump -r F 2>/dev/null | wc -l
+ *   count:  tcpdump -r F 2>/dev/null | wc -l  (one line per packet for these files; the same
+ *           as tshark -r F -T fields -e frame.number | wc -l)
  *   wlen:   tshark -r F -T fields -e frame.len | awk '{s+=$1} END {print s}'
  *   caplen: tshark -r F -T fields -e frame.cap_len | awk '{s+=$1} END {print s}'
  *   n4/n6:  tshark -r F -Y ip | wc -l ;  tshark -r F -Y ipv6 | wc -l
@@ -412,8 +413,7 @@ static void test_bad_files(void)
     CHECK(t.count == 2 && t.wlen == 64 + 344 && t.end == CAPTURE_EOF,
           "corrupt pcap: %llu packets, %llu bytes", (unsigned long long)t.count,
           (unsigned long long)t.wlen);
-    CHECK(strstr(t.err, "corrupt at record 3 (offset 464)") != NULL, "corrupt pcap: \"%s\"",
-          t.err);
+    CHECK(strstr(t.err, "corrupt at record 3 (offset 464)") != NULL, "corrupt pcap: \"%s\"", t.err);
     /* caplen > wlen is kept as is: record 1 claims wlen 10 */
     memcpy(c, q, len);
     uint32_t ten = 10;
@@ -457,8 +457,8 @@ static void test_bad_erf(void)
           (unsigned long long)t.count, (unsigned long long)t.wlen);
     CHECK(strstr(t.err, "truncated at record 129") != NULL, "cut ERF: \"%s\"", t.err);
     struct tally tp = read_pipe(&capture_erf_file, spit("cut.erf", e, 40000), 64);
-    CHECK(same_tally(&t, &tp), "cut ERF through a pipe: %llu, \"%s\"",
-          (unsigned long long)tp.count, tp.err);
+    CHECK(same_tally(&t, &tp), "cut ERF through a pipe: %llu, \"%s\"", (unsigned long long)tp.count,
+          tp.err);
 
     /* Records are 16 + 2 + caplen: 82 and 362 bytes; record 3 at 444 gets rlen 8. */
     uint8_t *c = malloc(len + 64);
@@ -467,8 +467,7 @@ static void test_bad_erf(void)
     t = read_file(&capture_erf_file, spit("corrupt.erf", c, len), 64);
     CHECK(t.count == 2 && t.wlen == 64 + 344, "corrupt ERF: %llu packets",
           (unsigned long long)t.count);
-    CHECK(strstr(t.err, "corrupt at record 3 (offset 444)") != NULL, "corrupt ERF: \"%s\"",
-          t.err);
+    CHECK(strstr(t.err, "corrupt at record 3 (offset 444)") != NULL, "corrupt ERF: \"%s\"", t.err);
 
     /*
      * Record 1 again with an extension header (type | 0x80, 8 bytes after the header, rlen
@@ -510,11 +509,11 @@ static void test_bad_erf(void)
 
 static void cleanup_tmp(void)
 {
-    static const char *names[] = {"empty.pcap",  "empty.erf",      "garbage.pcap",
+    static const char *names[] = {"empty.pcap",  "empty.erf",         "garbage.pcap",
                                   "garbage.erf", "short-header.pcap", "header-only.pcap",
-                                  "cut.pcap",    "corrupt.pcap",   "caplen-gt-wlen.pcap",
-                                  "cut.pcapng",  "cut.erf",        "corrupt.erf",
-                                  "ext.erf",     "two.erf",        "ext-bad.erf"};
+                                  "cut.pcap",    "corrupt.pcap",      "caplen-gt-wlen.pcap",
+                                  "cut.pcapng",  "cut.erf",           "corrupt.erf",
+                                  "ext.erf",     "two.erf",           "ext-bad.erf"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
