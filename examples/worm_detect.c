@@ -111,7 +111,7 @@ int main(int argc, char *argv[])
         if (pkt == NULL) /* the end of a trace, or an error */
             break;
         matches++;
-        printf("\nSlapper worm packet!\n");
+        printf("\n%s\n", argc > 2 ? "Signature match!" : "Slapper worm packet!");
         print_IP_pkt(pkt);
     }
 

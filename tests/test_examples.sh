@@ -69,7 +69,7 @@ echo "$out" | grep -E '^([0-9A-F]{2}:){5}[0-9A-F]{2} -> |^[0-9.]+ -> [0-9.]+$' >
 n=$(($(wc -l <"$TMPD/worm.want") / 2))
 if [ "$n" -gt 0 ] && cmp -s "$TMPD/worm.want" "$TMPD/worm.got" &&
     echo "$out" | grep -qx "$n matching packets" &&
-    [ "$(echo "$out" | grep -c 'Slapper worm packet!')" -eq "$n" ]; then
+    [ "$(echo "$out" | grep -c 'Signature match!')" -eq "$n" ]; then
     pass "worm_detect \"GET /\": the $n packets tshark finds, same addresses"
 else
     fail "worm_detect \"GET /\": differs from tshark ($n packets); first differences:"
