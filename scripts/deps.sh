@@ -3,7 +3,7 @@
 # needs.
 #
 # Usage: scripts/deps.sh [--install] build|test|format
-#   build   the build: cmake gcc make pkg-config libpcap-dev
+#   build   the build: cmake gcc make pkg-config libpcap-dev zlib1g-dev
 #   test    the build plus the test oracles and tools: tcpdump tshark libtrace-tools python3
 #           iproute2
 #   format  clang-format
@@ -19,8 +19,8 @@ fi
 what=${1:-build}
 
 case $what in
-build) pkgs="cmake gcc make pkg-config libpcap-dev" ;;
-test) pkgs="cmake gcc make pkg-config libpcap-dev tcpdump tshark libtrace-tools python3 iproute2" ;;
+build) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev" ;;
+test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev tcpdump tshark libtrace-tools python3 iproute2" ;;
 format) pkgs="clang-format" ;;
 *)
     echo "usage: $0 [--install] build|test|format" >&2
@@ -37,6 +37,7 @@ has_pkg()
     fi
     case $1 in
     libpcap-dev) pkg-config --exists libpcap 2>/dev/null ;;
+    zlib1g-dev) pkg-config --exists zlib 2>/dev/null ;;
     libtrace-tools) command -v traceconvert >/dev/null 2>&1 ;;
     iproute2) command -v ip >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;

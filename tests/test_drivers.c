@@ -5,12 +5,15 @@
  * Opens real captures from tests/data through the drivers and compares the packet count,
  * the sums of wlen and caplen, timestamps, and what the decoder finds (IPv4/IPv6 packets,
  * TCP/UDP ports) with values obtained from tcpdump and tshark, hard-coded below with the
- * command that produced them. Every file is read three ways (mmap with batches of 64, mmap
- * with batches of 1, through a pipe so the read() fallback is used) and the three must agree,
- * including a hash of every captured byte (reading the bytes also checks that packet
- * pointers stay valid for the whole batch; run under ASan). Then damaged inputs, made at
- * run time in a temporary directory: empty, header only, garbage, truncated and corrupt
- * pcap/pcapng/ERF files, ERF extension headers and padding records.
+ * command that produced them. Every file is read three ways (a regular file in batches of 64
+ * and of 1, and through a pipe fed in small writes) and the three must agree, including a
+ * hash of every captured byte (reading the bytes also checks that packet pointers stay valid
+ * for the whole batch; run under ASan). gzip-compressed traces (traceconvert's ERF output,
+ * gzip'ed pcap and pcapng) must give exactly what their uncompressed versions give. Then
+ * damaged inputs, made at run time in a temporary directory: empty, header only, garbage,
+ * truncated and corrupt pcap/pcapng/ERF files, ERF extension headers and padding records,
+ * truncated and corrupt gzip streams, and traces truncated by someone else while the driver
+ * reads them (mapid must not die of SIGBUS: the drivers never mmap).
  *
  * Usage: test_drivers DATA_DIR. Exit status 0 when all checks pass; failures are printed.
  */
@@ -28,6 +31,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static int failures;
 static int checks;
@@ -238,6 +242,12 @@ static const struct expect EXPECTED[] = {
     /* ERF made with traceconvert from the pcaps above */
     {"QinQpacket.erf", &capture_erf_file, 1, 249, 74256, 74256, 144, 0, 144, 19440, ""},
     {"RADIUS-RFC4675.erf", &capture_erf_file, 12, 6, 646, 550, 6, 0, 6, 288702, ""},
+    /* gzip-compressed: traceconvert's own output (it always gzips), gzip -k of pcap and
+     * pcapng; the oracle is that of the uncompressed file (tshark reads .gz the same) */
+    {"QinQpacket.erf.gz", &capture_erf_file, 1, 249, 74256, 74256, 144, 0, 144, 19440, ""},
+    {"RADIUS-RFC4675.erf.gz", &capture_erf_file, 12, 6, 646, 550, 6, 0, 6, 288702, ""},
+    {"QinQpacket.pcap.gz", &capture_pcap_file, 1, 249, 74256, 74256, 144, 0, 144, 19440, ""},
+    {"doq.pcapng.gz", &capture_pcap_file, 1, 20, 5958, 5958, 0, 20, 14, 680540, ""},
 };
 
 static int same_tally(const struct tally *a, const struct tally *b)
@@ -505,15 +515,287 @@ static void test_bad_erf(void)
     free(e);
 }
 
+/* ---------------------------------------------------------------- gzip-compressed traces */
+
+/* Writes the parts as consecutive gzip members (gzopen "ab" starts a new member). */
+static const char *spit_gz(const char *name, const uint8_t *data, const size_t *cuts, int nparts)
+{
+    static char path[512];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    unlink(path);
+    size_t off = 0;
+    for (int i = 0; i < nparts; i++) {
+        gzFile g = gzopen(path, "ab");
+        size_t n = cuts[i] - off;
+        if (!g || (n > 0 && gzwrite(g, data + off, (unsigned)n) != (int)n) || gzclose(g) != Z_OK) {
+            printf("cannot write %s\n", path);
+            exit(2);
+        }
+        off = cuts[i];
+    }
+    return path;
+}
+
+/* The first `count` packets of a trace, tallied like a trace that ends there. */
+static struct tally read_prefix(const struct capture_driver_ops *ops, const char *file,
+                                uint64_t count)
+{
+    char path[1024];
+    path_of(path, sizeof path, file);
+    struct tally t;
+    memset(&t, 0, sizeof t);
+    t.hash = 0xcbf29ce484222325ull;
+    struct capture_params params = {.device = file,
+                                    .fd = open(path, O_RDONLY),
+                                    .format = ops == &capture_erf_file ? MFF_DAG_ERF : MFF_PCAP};
+    int err;
+    struct capture_source *s = ops->open(&params, t.open_msg, sizeof t.open_msg, &err);
+    if (!s)
+        return t;
+    t.opened = 1;
+    struct mapi_pkt p;
+    while (t.count < count && ops->next_batch(s, &p, 1, 0) == 1) {
+        uint32_t len[2] = {p.caplen, p.wlen};
+        hash_bytes(&t.hash, (const uint8_t *)len, sizeof len);
+        hash_bytes(&t.hash, p.data, p.caplen);
+        t.count++;
+        t.wlen += p.wlen;
+    }
+    ops->close(s);
+    return t;
+}
+
+/*
+ * A gzip file cut at `cut` bytes (through a file and a pipe): the packets whose records were
+ * inflated completely, the same bytes as the first ones of the uncompressed trace, then
+ * CAPTURE_EOF with both reasons in error().
+ */
+static void check_cut_gz(const struct capture_driver_ops *ops, const char *gz, const char *plain,
+                         size_t cut, uint64_t count, uint64_t wlen, const char *msg)
+{
+    size_t len;
+    uint8_t *z = slurp(gz, &len);
+    const char *path = spit("cut.gz", z, cut);
+    struct tally t = read_file(ops, path, 64);
+    CHECK(t.opened && t.count == count && t.wlen == wlen && t.end == CAPTURE_EOF,
+          "%s cut at %zu: opened %d, %llu packets, %llu bytes, end %d (%s)", gz, cut, t.opened,
+          (unsigned long long)t.count, (unsigned long long)t.wlen, t.end, t.open_msg);
+    CHECK(strstr(t.err, msg) != NULL && strstr(t.err, "the gzip stream is truncated") != NULL,
+          "%s cut at %zu: error() \"%s\", want \"%s\" and the gzip reason", gz, cut, t.err, msg);
+    struct tally ref = read_prefix(ops, plain, count);
+    CHECK(ref.count == count && ref.hash == t.hash,
+          "%s cut at %zu: the packets differ from the first %llu of %s", gz, cut,
+          (unsigned long long)count, plain);
+    struct tally tp = read_pipe(ops, path, 64);
+    CHECK(same_tally(&t, &tp), "%s cut at %zu through a pipe: %llu packets, \"%s\"", gz, cut,
+          (unsigned long long)tp.count, tp.err);
+    free(z);
+}
+
+static void test_gzip(void)
+{
+    /* compressed and uncompressed give the same packets, bytes, timestamps and end */
+    static const char *pairs[][2] = {{"QinQpacket.erf.gz", "QinQpacket.erf"},
+                                     {"RADIUS-RFC4675.erf.gz", "RADIUS-RFC4675.erf"},
+                                     {"QinQpacket.pcap.gz", "QinQpacket.pcap"},
+                                     {"doq.pcapng.gz", "doq.pcapng"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const struct capture_driver_ops *ops =
+            strstr(pairs[i][0], ".erf") ? &capture_erf_file : &capture_pcap_file;
+        struct tally z = read_file(ops, pairs[i][0], 64), p = read_file(ops, pairs[i][1], 64);
+        CHECK(z.opened && same_tally(&z, &p), "%s differs from %s (%llu packets, \"%s\")",
+              pairs[i][0], pairs[i][1], (unsigned long long)z.count, z.opened ? z.err : z.open_msg);
+    }
+    /* the wrong driver still says what the inflated trace is */
+    expect_open_fails(&capture_pcap_file, "QinQpacket.erf.gz", "ERF.gz as pcap", "not a pcap");
+    expect_open_fails(&capture_erf_file, "QinQpacket.pcap.gz", "pcap.gz as ERF", "not ERF");
+
+    /*
+     * Cut in the middle. Oracles: head -c CUT F.gz | zcat > c (zcat: "unexpected end of
+     * file"; Python's zlib inflates the same number of bytes), then
+     *   QinQpacket.erf.gz at 2823 (36779 bytes): tshark -r c and tracestats erf:c count 118
+     *     packets; tshark sums frame.len to 35064 = 34592 + 4 * 118; record 119 starts at
+     *     36716 (the sum of the first 118 rlen).
+     *   QinQpacket.pcap.gz at 2254 (35705 bytes): tcpdump -r c | wc -l gives 115 ("truncated
+     *     dump file; tried to read 16 header bytes, only got 1"), tshark sums frame.len to 33840.
+     *   doq.pcapng.gz at 11500 (25709 bytes): tcpdump 9 packets ("truncated pcapng dump
+     *     file"), tshark sums frame.len to 4053.
+     */
+    check_cut_gz(&capture_erf_file, "QinQpacket.erf.gz", "QinQpacket.erf", 2823, 118, 34592,
+                 "truncated at record 119 (offset 36716)");
+    check_cut_gz(&capture_pcap_file, "QinQpacket.pcap.gz", "QinQpacket.pcap", 2254, 115, 33840,
+                 "truncated at record 116 (offset 35704)");
+    check_cut_gz(&capture_pcap_file, "doq.pcapng.gz", "doq.pcapng", 11500, 9, 4053,
+                 "truncated or corrupt at record 10");
+
+    size_t len;
+    uint8_t *q = slurp("QinQpacket.pcap", &len);
+    struct tally ref = read_file(&capture_pcap_file, "QinQpacket.pcap", 64);
+
+    /* concatenated members are one trace (cuts inside a record header and a packet) */
+    size_t cuts[3] = {30, 40000, len};
+    struct tally t = read_file(&capture_pcap_file, spit_gz("members.pcap.gz", q, cuts, 3), 64);
+    CHECK(same_tally(&t, &ref), "3 gzip members: %llu packets, \"%s\"", (unsigned long long)t.count,
+          t.opened ? t.err : t.open_msg);
+    struct tally tp = read_pipe(&capture_pcap_file, spit_gz("members.pcap.gz", q, cuts, 3), 64);
+    CHECK(same_tally(&tp, &ref), "3 gzip members through a pipe: %llu packets, \"%s\"",
+          (unsigned long long)tp.count, tp.opened ? tp.err : tp.open_msg);
+
+    uint8_t *z = slurp("QinQpacket.pcap.gz", &len);
+    uint8_t *c = malloc(len + 100);
+    /* trailing zeros after the member are ignored, as gzip -d does */
+    memcpy(c, z, len);
+    memset(c + len, 0, 100);
+    t = read_file(&capture_pcap_file, spit("trailing.pcap.gz", c, len + 100), 64);
+    CHECK(same_tally(&t, &ref), "gzip with trailing zeros: %llu packets, \"%s\"",
+          (unsigned long long)t.count, t.err);
+    /* a wrong CRC-32 in the trailer: every packet, then the error (gzip -t: "invalid
+     * compressed data--crc error") */
+    c[len - 8] ^= 0xff;
+    t = read_file(&capture_pcap_file, spit("crc.pcap.gz", c, len), 64);
+    CHECK(t.count == 249 && t.hash == ref.hash && t.end == CAPTURE_EOF &&
+              strstr(t.err, "truncated at record 250") != NULL &&
+              strstr(t.err, "corrupt gzip data (incorrect data check)") != NULL,
+          "gzip with a bad CRC: %llu packets, \"%s\"", (unsigned long long)t.count, t.err);
+    /* corrupt deflate data in the middle: whatever comes out, the trace ends with a reason
+     * and nothing crashes (ASan) */
+    for (size_t off = 100; off + 16 < len; off += 397) {
+        memcpy(c, z, len);
+        for (int k = 0; k < 16; k++)
+            c[off + (size_t)k] ^= (uint8_t)(0x5a + 13 * k);
+        t = read_file(&capture_pcap_file, spit("corrupt.pcap.gz", c, len), 64);
+        if (!t.opened) /* nothing usable came out before the damage */
+            CHECK(t.open_err == MAPID_BAD_TRACE && strstr(t.open_msg, "gzip") != NULL,
+                  "gzip corrupt at %zu: open error %d \"%s\"", off, t.open_err, t.open_msg);
+        else
+            CHECK(t.end == CAPTURE_EOF && t.err[0] != '\0' && t.count <= 249,
+                  "gzip corrupt at %zu: end %d, %llu packets, \"%s\"", off, t.end,
+                  (unsigned long long)t.count, t.err);
+    }
+    /* the gzip header alone; gzip of an empty file */
+    expect_open_fails(&capture_pcap_file, spit("header.pcap.gz", z, 10), "gzip header only",
+                      "the gzip stream is truncated");
+    size_t none[1] = {0};
+    expect_open_fails(&capture_erf_file, spit_gz("empty.erf.gz", q, none, 1), "gzip of nothing",
+                      "empty");
+    free(c);
+    free(z);
+    free(q);
+}
+
+/* ---------------------------------------------------------------- truncated while read */
+
+/* Bytes of the complete records within the first len bytes of a pcap or ERF trace. */
+static size_t complete_records(const uint8_t *b, size_t len, int erf, uint64_t *count)
+{
+    size_t pos = erf ? 0 : 24;
+    *count = 0;
+    for (;;) {
+        if (pos + 16 > len)
+            break;
+        uint32_t caplen;
+        memcpy(&caplen, b + pos + 8, 4); /* pcap, little-endian here */
+        size_t rec = erf ? ((size_t)b[pos + 10] << 8 | b[pos + 11]) : 16 + (size_t)caplen;
+        if (pos + rec > len)
+            break;
+        pos += rec;
+        (*count)++;
+    }
+    return pos;
+}
+
+/*
+ * A client truncates its trace to half while mapid reads it: the driver delivers the complete
+ * records of the first half, says the trace is truncated, and does not crash (with mmap this
+ * was SIGBUS). Runs in a child, so that a crash is reported as a failure.
+ */
+static void truncate_while_reading(const struct capture_driver_ops *ops, const char *file,
+                                   const char *name, int copies)
+{
+    size_t len;
+    uint8_t *one = slurp(file, &len);
+    int erf = ops == &capture_erf_file;
+    size_t hdr = erf ? 0 : 24, body = len - hdr;
+    size_t big = hdr + body * (size_t)copies;
+    uint8_t *b = malloc(big);
+    memcpy(b, one, hdr);
+    for (int i = 0; i < copies; i++)
+        memcpy(b + hdr + body * (size_t)i, one + hdr, body);
+    const char *path = spit(name, b, big);
+    /* at a page boundary: a reader that mmap'ed the file faults on the next page, instead of
+     * finding zeros in the rest of the last page */
+    size_t half = (big / 2) & ~(size_t)4095;
+    uint64_t want;
+    int cut_in_record = complete_records(b, half, erf, &want) != half;
+    free(b);
+    free(one);
+
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct capture_params params = {
+            .device = name, .fd = open(path, O_RDONLY), .format = erf ? MFF_DAG_ERF : MFF_PCAP};
+        char msg[512];
+        int err;
+        struct capture_source *s = ops->open(&params, msg, sizeof msg, &err);
+        if (!s) {
+            printf("FAIL %s: open: %s\n", name, msg);
+            fflush(stdout);
+            _exit(1);
+        }
+        struct mapi_pkt pkts[64];
+        uint64_t count = 0, h = 0xcbf29ce484222325ull;
+        int n = ops->next_batch(s, pkts, 64, 0);
+        count += n > 0 ? (uint64_t)n : 0;
+        int w = open(path, O_WRONLY);
+        if (n != 64 || w < 0 || ftruncate(w, (off_t)half) < 0) {
+            printf("FAIL %s: first batch %d, or cannot truncate: %s\n", name, n, strerror(errno));
+            fflush(stdout);
+            _exit(1);
+        }
+        close(w);
+        while ((n = ops->next_batch(s, pkts, 64, 0)) > 0) {
+            count += (uint64_t)n;
+            for (int i = 0; i < n; i++) /* touch every byte */
+                hash_bytes(&h, pkts[i].data, pkts[i].caplen);
+        }
+        const char *e = ops->error(s);
+        int ok = n == CAPTURE_EOF && count == want &&
+                 (cut_in_record ? strstr(e, "truncated") != NULL : e[0] == '\0');
+        if (!ok)
+            printf("FAIL %s: end %d, %llu packets (want %llu), error() \"%s\"\n", name, n,
+                   (unsigned long long)count, (unsigned long long)want, e);
+        ops->close(s);
+        fflush(stdout); /* _exit does not */
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+          "%s (%zu bytes) truncated to %zu while read: %s %d", name, big, half,
+          WIFSIGNALED(status) ? "killed by signal" : "exit status",
+          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+}
+
+static void test_truncated_while_reading(void)
+{
+    /* about 16 MiB each: four times the drivers' read buffer */
+    truncate_while_reading(&capture_pcap_file, "QinQpacket.pcap", "big.pcap", 215);
+    truncate_while_reading(&capture_erf_file, "QinQpacket.erf", "big.erf", 214);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static void cleanup_tmp(void)
 {
-    static const char *names[] = {"empty.pcap",  "empty.erf",         "garbage.pcap",
-                                  "garbage.erf", "short-header.pcap", "header-only.pcap",
-                                  "cut.pcap",    "corrupt.pcap",      "caplen-gt-wlen.pcap",
-                                  "cut.pcapng",  "cut.erf",           "corrupt.erf",
-                                  "ext.erf",     "two.erf",           "ext-bad.erf"};
+    static const char *names[] = {"empty.pcap",   "empty.erf",         "garbage.pcap",
+                                  "garbage.erf",  "short-header.pcap", "header-only.pcap",
+                                  "cut.pcap",     "corrupt.pcap",      "caplen-gt-wlen.pcap",
+                                  "cut.pcapng",   "cut.erf",           "corrupt.erf",
+                                  "ext.erf",      "two.erf",           "ext-bad.erf",
+                                  "cut.gz",       "members.pcap.gz",   "trailing.pcap.gz",
+                                  "crc.pcap.gz",  "corrupt.pcap.gz",   "header.pcap.gz",
+                                  "empty.erf.gz", "big.pcap",          "big.erf"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
@@ -540,6 +822,8 @@ int main(int argc, char **argv)
     test_timestamps();
     test_bad_files();
     test_bad_erf();
+    test_gzip();
+    test_truncated_while_reading();
     cleanup_tmp();
     printf("test_drivers: %d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;

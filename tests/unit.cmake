@@ -2,7 +2,8 @@
 #   test_decode:  the packet decoder (common/decode.c) on hand-made frames, at every capture
 #                 length, plus random input.
 #   test_drivers: the trace-file drivers (drivers/*.c) with the decoder on the captures in
-#                 tests/data, against tcpdump/tshark values; damaged files made at run time.
+#                 tests/data (also gzip-compressed), against tcpdump/tshark values; damaged
+#                 files made at run time. Links zlib (found by the top-level CMakeLists.txt).
 # Both are plain programs that return non-zero on failure; configure with -DMAPI_SANITIZE=ON
 # to run them under AddressSanitizer (test_decode copies each frame into a block of exactly
 # caplen bytes so that any over-read is caught).
@@ -16,7 +17,7 @@ set_tests_properties(decode PROPERTIES TIMEOUT 120 LABELS unit)
 
 add_executable(test_drivers ${CMAKE_CURRENT_LIST_DIR}/test_drivers.c ${MAPI_UNIT_DRIVER_SOURCES}
                             ${CMAKE_SOURCE_DIR}/common/decode.c)
-target_link_libraries(test_drivers PRIVATE PkgConfig::PCAP)
+target_link_libraries(test_drivers PRIVATE PkgConfig::PCAP ZLIB::ZLIB)
 set_target_properties(test_drivers PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
 add_test(NAME drivers COMMAND test_drivers ${CMAKE_CURRENT_LIST_DIR}/data)
 set_tests_properties(drivers PROPERTIES TIMEOUT 120 LABELS unit)
