@@ -5,12 +5,10 @@
  *
  * mapid opens one of these for an offline device, on the descriptor the client sent.
  *
- * Input. The descriptor is always read with read() (never mmap'ed: a client that truncates
- * the file while mapid has it mapped would make mapid die of SIGBUS) into a buffer of 4 MiB,
- * grown for larger records, with POSIX_FADV_SEQUENTIAL on regular files. A trace that starts
- * with the gzip magic (1f 8b 08) is inflated with zlib into the same buffer, gzip members
- * concatenated as gzip(1) does; a corrupt or truncated compressed stream ends the trace like
- * a truncated file.
+ * Input: drivers/trace_input.h, shared with the ERF driver. The descriptor is read with read()
+ * (never mmap'ed, so a trace truncated under mapid cannot kill it with SIGBUS) into a buffer of
+ * 4 MiB; a gzip-compressed trace is inflated into the same buffer, and a corrupt or truncated
+ * compressed stream ends the trace like a truncated file.
  *
  * Classic pcap is parsed without libpcap, since it is the hot path of offline benchmarks: the
  * 16-byte record headers are walked explicitly and packets point into the buffer (no copy);
@@ -27,20 +25,17 @@
  * next read, so each batch is copied into an arena owned by the source.
  */
 #include "drivers/driver.h"
+#include "drivers/trace_input.h"
 
 #include "common/decode.h"
 #include "mapi/errors.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define MAGIC_USEC 0xa1b2c3d4u
 #define MAGIC_NSEC 0xa1b23c4du
@@ -51,160 +46,22 @@
 #define REC_HDR_LEN 16u
 #define MIN_CAPLEN_LIMIT 262144u      /* caplen above max(snaplen, this) is corrupt */
 #define MAX_CAPLEN_LIMIT (128u << 20) /* ... and above this in any case (bounds the buffer) */
-#define READ_BUF_LEN (4u << 20)       /* read buffer and read size; grown for larger records */
 #define ARENA_INIT_LEN (1u << 20)     /* pcapng copy arena, grown as needed */
-
-/* ---------------------------------------------------------------- input: read() or zlib */
-
-/*
- * The bytes of the trace: read() from the descriptor, or inflated from it when the trace is
- * gzip-compressed. The same code is in drivers/erf_file.c.
- */
-struct input {
-    int fd;
-    int gz;            /* inflating */
-    int gz_member_end; /* a gzip member ended: another may follow */
-    int gz_eof;        /* read() returned 0 */
-    int end;           /* no more bytes: a clean end, or the reason is in gz_err */
-    z_stream z;        /* must not move once initialised: inputs live on the heap */
-    uint8_t *zbuf;     /* compressed bytes read from fd */
-    size_t zcap;
-    char gz_err[128]; /* why the compressed stream ended early, "" if it did not */
-};
-
-/* The start of a gzip member: magic 1f 8b, method 8 (deflate), reserved flag bits clear. */
-static int is_gzip(const uint8_t *p, size_t n)
-{
-    return n >= 4 && p[0] == 0x1f && p[1] == 0x8b && p[2] == 8 && (p[3] & 0xe0) == 0;
-}
-
-static struct input *input_new(int fd)
-{
-    struct input *in = calloc(1, sizeof *in);
-    if (in)
-        in->fd = fd;
-    return in;
-}
-
-/*
- * Switches to inflating. The first n bytes of the stream were already read into buf (of cap
- * bytes); on success the input takes buf. Returns 0, or -1 when zlib has no memory.
- */
-static int input_start_gz(struct input *in, uint8_t *buf, size_t cap, size_t n, int eof)
-{
-    memset(&in->z, 0, sizeof in->z);
-    if (inflateInit2(&in->z, 16 + MAX_WBITS) != Z_OK) /* 16: gzip wrapper only */
-        return -1;
-    in->gz = 1;
-    in->zbuf = buf;
-    in->zcap = cap > UINT_MAX ? UINT_MAX : cap;
-    in->z.next_in = buf;
-    in->z.avail_in = (uInt)n;
-    in->gz_eof = eof;
-    return 0;
-}
-
-/*
- * Reads up to n bytes of the trace into out. Returns their number; 0 at the end, also when
- * the compressed stream is truncated or corrupt (the reason is then in gz_err); -1 with errno
- * set when read() fails.
- */
-static ssize_t input_read(struct input *in, uint8_t *out, size_t n)
-{
-    if (n > UINT_MAX)
-        n = UINT_MAX;
-    if (!in->gz) {
-        for (;;) {
-            ssize_t r = read(in->fd, out, n);
-            if (r >= 0 || errno != EINTR)
-                return r;
-        }
-    }
-    z_stream *z = &in->z;
-    while (!in->end) {
-        /* Refill when the input is used up, or too short to see whether a member follows. */
-        if ((z->avail_in == 0 || (in->gz_member_end && z->avail_in < 4)) && !in->gz_eof) {
-            if (z->avail_in > 0)
-                memmove(in->zbuf, z->next_in, z->avail_in);
-            z->next_in = in->zbuf;
-            ssize_t r = read(in->fd, in->zbuf + z->avail_in, in->zcap - z->avail_in);
-            if (r < 0) {
-                if (errno == EINTR)
-                    continue;
-                return -1;
-            }
-            if (r == 0)
-                in->gz_eof = 1;
-            z->avail_in += (uInt)r;
-            continue;
-        }
-        if (in->gz_member_end) {
-            /* Concatenated members are one stream; other trailing bytes are ignored, as
-             * gzip -d does. */
-            if (!is_gzip(z->next_in, z->avail_in)) {
-                in->end = 1;
-                break;
-            }
-            inflateReset(z);
-            in->gz_member_end = 0;
-        }
-        if (z->avail_in == 0) { /* and gz_eof: the member is incomplete */
-            snprintf(in->gz_err, sizeof in->gz_err, "the gzip stream is truncated");
-            in->end = 1;
-            break;
-        }
-        z->next_out = out;
-        z->avail_out = (uInt)n;
-        int ret = inflate(z, Z_NO_FLUSH);
-        size_t got = n - z->avail_out;
-        if (ret == Z_STREAM_END) {
-            in->gz_member_end = 1;
-        } else if (ret != Z_OK && ret != Z_BUF_ERROR) {
-            snprintf(in->gz_err, sizeof in->gz_err, "corrupt gzip data (%s)",
-                     z->msg ? z->msg : zError(ret));
-            in->end = 1;
-        }
-        if (got > 0)
-            return (ssize_t)got;
-    }
-    return 0;
-}
-
-/* Frees the input and closes the descriptor. Returns close()'s result. */
-static int input_close(struct input *in)
-{
-    if (!in)
-        return 0;
-    if (in->gz)
-        inflateEnd(&in->z);
-    free(in->zbuf);
-    int r = in->fd >= 0 ? close(in->fd) : 0;
-    free(in);
-    return r;
-}
 
 enum src_kind { KIND_READ, KIND_LIBPCAP };
 enum len_mode { LEN_NORMAL, LEN_SWAPPED, LEN_MAYBE_SWAPPED };
 enum walk_status { WALK_FULL, WALK_END, WALK_SHORT, WALK_CORRUPT };
 
-struct prefixed;
-
 struct capture_source {
     enum src_kind kind;
-    struct input *in; /* the trace's bytes; NULL once handed to libpcap */
+    struct trace_input in; /* the trace's bytes; handed to libpcap's FILE for pcapng */
     int linktype;
     uint32_t snaplen;
     int finished;  /* CAPTURE_EOF is all that is left */
     uint64_t nrec; /* packets delivered so far */
 
-    /* classic pcap */
-    uint8_t *buf;      /* the bytes read: buf[0..size) */
-    size_t size;       /* valid bytes at buf */
-    size_t cap;        /* allocated bytes at buf */
-    size_t pos;        /* offset in buf of the next record header */
-    uint64_t base_off; /* offset in the (uncompressed) trace of buf[0] */
-    size_t need;       /* bytes the record at pos needs (after WALK_SHORT) */
-    int at_eof;        /* the input has no more bytes */
+    /* classic pcap: records in in.buf, the next header at in.pos */
+    size_t need; /* bytes the record at in.pos needs (after WALK_SHORT) */
     int swapped;
     int nsec;
     enum len_mode lenmode;
@@ -212,8 +69,7 @@ struct capture_source {
 
     /* pcapng through libpcap */
     pcap_t *pcap;
-    struct prefixed *cookie; /* the FILE's cookie, owned by the FILE (for gz_err) */
-    char *stdio_buf;         /* the FILE's buffer, freed after the FILE */
+    char *stdio_buf; /* the FILE's buffer, freed after the FILE */
     uint8_t *arena;
     size_t arena_cap;
 
@@ -255,135 +111,10 @@ static int linktype_to_dlt(uint32_t lt)
     }
 }
 
-/* Reads until at least `need` bytes are valid in buf or the input ends. Returns 0, or -1 on
- * error (errno set). Grows buf when need exceeds its capacity. */
-static int read_more(struct capture_source *s, size_t need)
-{
-    if (need > s->cap) {
-        size_t cap = s->cap ? s->cap : READ_BUF_LEN;
-        while (cap < need)
-            cap *= 2;
-        uint8_t *b = realloc(s->buf, cap);
-        if (!b)
-            return -1;
-        s->buf = b;
-        s->cap = cap;
-    }
-    while (s->size < need && !s->at_eof) {
-        ssize_t r = input_read(s->in, s->buf + s->size, s->cap - s->size);
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            s->at_eof = 1;
-        s->size += (size_t)r;
-    }
-    return 0;
-}
-
-/* Drops the bytes before pos (the records of batches already released). */
-static void compact(struct capture_source *s)
-{
-    if (s->pos == 0)
-        return;
-    memmove(s->buf, s->buf + s->pos, s->size - s->pos);
-    s->base_off += s->pos;
-    s->size -= s->pos;
-    s->pos = 0;
-}
-
-/*
- * Reads the start of the trace (at least `need` bytes unless it is shorter), inflating it from
- * then on when it starts like gzip. Returns 0, or -1 with a message in errbuf and *err set.
- */
-static int open_input(struct capture_source *s, int fd, size_t need, const char *name, char *errbuf,
-                      size_t errlen, int *err)
-{
-    s->in = input_new(fd);
-    if (!s->in) {
-        close(fd);
-        snprintf(errbuf, errlen, "%s: out of memory", name);
-        *err = MAPID_MEM_ALLOCATION_ERROR;
-        return -1;
-    }
-    *err = MAPID_BAD_TRACE;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        snprintf(errbuf, errlen, "%s: bad trace descriptor: %s", name, strerror(errno));
-        return -1;
-    }
-    if (S_ISREG(st.st_mode)) {
-        /* The descriptor may be past the start (an inherited, already read file). */
-        (void)lseek(fd, 0, SEEK_SET);
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    }
-    int compressed = 0;
-    for (;;) {
-        if (read_more(s, need) < 0) {
-            snprintf(errbuf, errlen, "%s: cannot read the trace: %s", name, strerror(errno));
-            if (errno == ENOMEM)
-                *err = MAPID_MEM_ALLOCATION_ERROR;
-            return -1;
-        }
-        if (compressed || !is_gzip(s->buf, s->size))
-            break;
-        if (input_start_gz(s->in, s->buf, s->cap, s->size, s->at_eof) < 0) {
-            snprintf(errbuf, errlen, "%s: out of memory for zlib", name);
-            *err = MAPID_MEM_ALLOCATION_ERROR;
-            return -1;
-        }
-        compressed = 1;
-        s->buf = NULL;
-        s->cap = s->size = 0;
-        s->at_eof = 0;
-    }
-    if (s->size == 0) {
-        if (s->in->gz_err[0])
-            snprintf(errbuf, errlen, "%s: %s", name, s->in->gz_err);
-        else
-            snprintf(errbuf, errlen, "%s: the trace is empty%s", name,
-                     compressed ? " (after decompression)" : "");
-        return -1;
-    }
-    return 0;
-}
-
-/* A FILE for libpcap: the bytes already read first, then the rest of the input. */
-struct prefixed {
-    struct input *in;
-    uint8_t *pre;
-    size_t len, off;
-};
-
-static ssize_t prefixed_read(void *cookie, char *out, size_t n)
-{
-    struct prefixed *c = cookie;
-    if (c->pre) {
-        size_t k = c->len - c->off < n ? c->len - c->off : n;
-        memcpy(out, c->pre + c->off, k);
-        c->off += k;
-        if (c->off == c->len) {
-            free(c->pre);
-            c->pre = NULL;
-        }
-        if (k > 0)
-            return (ssize_t)k;
-    }
-    return input_read(c->in, (uint8_t *)out, n);
-}
-
-static int prefixed_close(void *cookie)
-{
-    struct prefixed *c = cookie;
-    int r = input_close(c->in);
-    free(c->pre);
-    free(c);
-    return r;
-}
-
 /* ---------------------------------------------------------------- classic pcap */
 
 /*
- * The hot loop: fills pkts from the records at s->pos. The swapped/lenmode arguments are
+ * The hot loop: fills pkts from the records at s->in.pos. The swapped/lenmode arguments are
  * constants at each call site so that the common case (native order, version 2.4) gets a
  * loop without byte swapping.
  */
@@ -392,12 +123,12 @@ static inline __attribute__((always_inline)) int walk_records(struct capture_sou
                                                               int *count, const int swapped,
                                                               const enum len_mode lenmode)
 {
-    const uint8_t *d = s->buf;
-    const size_t size = s->size;
+    const uint8_t *d = s->in.buf;
+    const size_t size = s->in.size;
     const uint32_t limit = s->limit;
     const uint16_t lt = (uint16_t)s->linktype;
     const int nsec = s->nsec;
-    size_t pos = s->pos;
+    size_t pos = s->in.pos;
     int n = 0, st = WALK_FULL;
 
     while (n < max) {
@@ -439,7 +170,7 @@ static inline __attribute__((always_inline)) int walk_records(struct capture_sou
         p->linktype = lt;
         pos += REC_HDR_LEN + caplen;
     }
-    s->pos = pos;
+    s->in.pos = pos;
     s->nrec += (uint64_t)n;
     *count = n;
     return st;
@@ -459,8 +190,8 @@ static int finish(struct capture_source *s, int st)
 {
     s->finished = 1;
     unsigned long long rec = (unsigned long long)s->nrec + 1;
-    unsigned long long off = (unsigned long long)(s->base_off + s->pos);
-    const char *gz = s->in->gz_err;
+    unsigned long long off = (unsigned long long)trace_input_offset(&s->in);
+    const char *gz = trace_input_error(&s->in);
     if (st == WALK_CORRUPT)
         snprintf(s->err, sizeof s->err,
                  "trace corrupt at record %llu (offset %llu): caplen %zu exceeds the limit %u", rec,
@@ -478,15 +209,11 @@ static int next_read(struct capture_source *s, struct mapi_pkt *pkts, int max)
         int st = walk(s, pkts, max, &n);
         if (n > 0)
             return n; /* a problem at pos shows up again, with n == 0, on the next call */
-        if (st == WALK_CORRUPT || s->at_eof)
+        if (st == WALK_CORRUPT || s->in.at_eof)
             return finish(s, st);
         /* The previous batch is released: drop what it used, then read one more record at
          * least (compacting only here keeps the copying to the tail of a record). */
-        compact(s);
-        size_t need = st == WALK_SHORT ? s->need : REC_HDR_LEN;
-        if (need < s->size + 1)
-            need = s->size + 1;
-        if (read_more(s, need) < 0) {
+        if (trace_input_refill(&s->in, st == WALK_SHORT ? s->need : REC_HDR_LEN) < 0) {
             snprintf(s->err, sizeof s->err, "reading the trace: %s", strerror(errno));
             return CAPTURE_ERROR;
         }
@@ -497,7 +224,7 @@ static int next_read(struct capture_source *s, struct mapi_pkt *pkts, int max)
 
 static int next_libpcap(struct capture_source *s, struct mapi_pkt *pkts, int max)
 {
-    const char *gz = s->cookie->in->gz_err; /* libpcap sees a damaged gzip stream end */
+    const char *gz = trace_input_error(&s->in); /* libpcap sees a damaged gzip stream end */
     size_t used = 0;
     int n = 0;
     while (n < max) {
@@ -552,25 +279,15 @@ static int next_libpcap(struct capture_source *s, struct mapi_pkt *pkts, int max
 /* Hands the stream to libpcap. Returns 0 or -1 with a message in errbuf. */
 static int open_libpcap(struct capture_source *s, const char *name, char *errbuf, size_t errlen)
 {
-    struct prefixed *c = malloc(sizeof *c);
-    cookie_io_functions_t io = {.read = prefixed_read, .close = prefixed_close};
-    FILE *fp = c ? fopencookie(c, "rb", io) : NULL;
+    FILE *fp = trace_input_fopen(&s->in);
     if (!fp) {
-        free(c);
         snprintf(errbuf, errlen, "%s: %s", name, strerror(errno));
         return -1;
     }
-    c->in = s->in;
-    c->pre = s->buf;
-    c->len = s->size;
-    c->off = 0;
-    s->in = NULL;
-    s->buf = NULL;
-    s->cap = s->size = 0;
     /* Large reads, as on the classic path (glibc ignores the size without a buffer). */
-    s->stdio_buf = malloc(READ_BUF_LEN);
+    s->stdio_buf = malloc(TRACE_INPUT_BUF_LEN);
     if (s->stdio_buf)
-        (void)setvbuf(fp, s->stdio_buf, _IOFBF, READ_BUF_LEN);
+        (void)setvbuf(fp, s->stdio_buf, _IOFBF, TRACE_INPUT_BUF_LEN);
     char pe[PCAP_ERRBUF_SIZE] = "";
     s->pcap = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, pe);
     if (!s->pcap) {
@@ -578,7 +295,6 @@ static int open_libpcap(struct capture_source *s, const char *name, char *errbuf
         snprintf(errbuf, errlen, "%s: not a readable pcapng file: %s", name, pe);
         return -1;
     }
-    s->cookie = c;
     s->kind = KIND_LIBPCAP;
     s->linktype = pcap_datalink(s->pcap);
     s->snaplen = (uint32_t)pcap_snapshot(s->pcap);
@@ -593,9 +309,8 @@ static void pf_close(struct capture_source *s)
         return;
     if (s->pcap)
         pcap_close(s->pcap); /* closes the FILE and so the input and the descriptor */
-    input_close(s->in);
+    trace_input_close(&s->in);
     free(s->stdio_buf);
-    free(s->buf);
     free(s->arena);
     free(s);
 }
@@ -603,9 +318,10 @@ static void pf_close(struct capture_source *s)
 /* Parses the classic pcap file header at buf[0..24). Returns 0 or -1 with errbuf set. */
 static int parse_header(struct capture_source *s, const char *name, char *errbuf, size_t errlen)
 {
-    const uint8_t *h = s->buf;
-    if (s->size < FILE_HDR_LEN) {
-        snprintf(errbuf, errlen, "%s: truncated pcap file header (%zu of 24 bytes)", name, s->size);
+    const uint8_t *h = s->in.buf;
+    if (s->in.size < FILE_HDR_LEN) {
+        snprintf(errbuf, errlen, "%s: truncated pcap file header (%zu of 24 bytes)", name,
+                 s->in.size);
         return -1;
     }
     unsigned major = rd16(h + 4, s->swapped), minor = rd16(h + 6, s->swapped);
@@ -626,7 +342,7 @@ static int parse_header(struct capture_source *s, const char *name, char *errbuf
     s->limit = s->snaplen > MIN_CAPLEN_LIMIT ? s->snaplen : MIN_CAPLEN_LIMIT;
     if (s->limit > MAX_CAPLEN_LIMIT)
         s->limit = MAX_CAPLEN_LIMIT;
-    s->pos = FILE_HDR_LEN;
+    s->in.pos = FILE_HDR_LEN;
     return 0;
 }
 
@@ -643,13 +359,14 @@ static struct capture_source *pf_open(const struct capture_params *params, char 
         return NULL;
     }
     s->kind = KIND_READ;
-    if (open_input(s, params->fd, FILE_HDR_LEN, name, errbuf, errlen, err) < 0)
+    if (trace_input_open(&s->in, params->fd, FILE_HDR_LEN, name, errbuf, errlen, err) < 0)
         goto fail;
-    if (s->size < 4) {
-        snprintf(errbuf, errlen, "%s: not a pcap or pcapng file (only %zu bytes)", name, s->size);
+    if (s->in.size < 4) {
+        snprintf(errbuf, errlen, "%s: not a pcap or pcapng file (only %zu bytes)", name,
+                 s->in.size);
         goto fail;
     }
-    uint32_t magic = rd32(s->buf, 0);
+    uint32_t magic = rd32(s->in.buf, 0);
     if (magic == MAGIC_USEC || magic == MAGIC_NSEC) {
         s->swapped = 0;
     } else if (__builtin_bswap32(magic) == MAGIC_USEC || __builtin_bswap32(magic) == MAGIC_NSEC) {
@@ -662,7 +379,7 @@ static struct capture_source *pf_open(const struct capture_params *params, char 
         return s;
     } else {
         snprintf(errbuf, errlen, "%s: not a pcap or pcapng file (magic 0x%08x)", name,
-                 rd32(s->buf, 1));
+                 rd32(s->in.buf, 1));
         goto fail;
     }
     s->nsec = magic == MAGIC_NSEC;

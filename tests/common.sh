@@ -13,6 +13,7 @@
 # $TMPD/NAME.conf and the socket $TMPD/NAME.sock, exports MAPI_CONF for the clients, and waits
 # up to 10 s for the socket to accept connections. stop_mapid NAME sends SIGTERM and checks a
 # clean exit (status 0, socket file removed).
+# wait_ready FILE PID waits for the "ready" line of a test client started in the background.
 
 # Directory layout of the build (see the top-level CMakeLists.txt).
 common_init()
@@ -191,6 +192,21 @@ start_mapid()
         [ "$i" -eq 200 ] || sleep 0.05
     done
     die "mapid $name did not accept connections within 10 s"
+}
+
+# wait_ready FILE PID: waits up to 10 s for the line "ready" in FILE, which a test client
+# (mapi_count -w, mapi_hold hold, ...) writes when it is set up; false at once if PID exits.
+wait_ready()
+{
+    local i
+    for i in $(seq 200); do
+        if grep -qx ready "$1" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$2" 2>/dev/null || return 1
+        [ "$i" -eq 200 ] || sleep 0.05
+    done
+    return 1
 }
 
 mapid_pid()

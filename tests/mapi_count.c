@@ -25,27 +25,13 @@
 
 #include <mapi.h>
 
+#include "client_util.h"
+
 struct flow {
     const char *arg;
     int fd, pkt_fid, byte_fid;
     int err; /* MAPI error number of a failed apply/connect, else 0 */
 };
-
-static int last_error(void)
-{
-    int err = 0;
-    mapi_read_error(&err, NULL);
-    return err;
-}
-
-static void fatal(const char *what)
-{
-    int err = 0;
-    char msg[MAPI_ERRORSTR_LENGTH] = "";
-    mapi_read_error(&err, msg);
-    fprintf(stderr, "mapi_count: %s: MAPI error %d: %s\n", what, err, msg);
-    exit(1);
-}
 
 static double now(void)
 {

@@ -30,21 +30,7 @@
 
 #include <mapi.h>
 
-static int last_error(void)
-{
-    int err = 0;
-    mapi_read_error(&err, NULL);
-    return err;
-}
-
-static void fatal(const char *what)
-{
-    int err = 0;
-    char msg[MAPI_ERRORSTR_LENGTH] = "";
-    mapi_read_error(&err, msg);
-    fprintf(stderr, "mapi_hold: %s: MAPI error %d: %s\n", what, err, msg);
-    exit(1);
-}
+#include "client_util.h"
 
 /* Prints "<step> OK" if rc >= 0, else "<step> ERR <error>". Returns rc. */
 static int report(const char *step, int rc)

@@ -198,6 +198,39 @@ else
     pass "a client of a stopped mapid fails: $(tail -n 1 "$TMPD/orphan.err")"
 fi
 
+# Out of descriptors: with a descriptor limit of 48, 100 clients connect at once. mapid must
+# refuse the extra ones (EOF) without spinning on its listener, and serve clients again later.
+# shellcheck disable=SC2016 # the inner shell expands $0 and $@
+start_mapid fdlimit "" bash -c 'ulimit -n 48; exec "$0" "$@"'
+fdpid=$(cat "$TMPD/fdlimit.pid")
+ticks=$("$PY" - "$TMPD/fdlimit.sock" "$fdpid" <<'PYEOF'
+import socket, sys, time
+path, pid = sys.argv[1], sys.argv[2]
+def cpu():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+conns = []
+for _ in range(100):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    conns.append(s)
+time.sleep(0.3)
+before = cpu()
+time.sleep(1.0)
+print(cpu() - before)
+for s in conns:
+    s.close()
+time.sleep(0.3)
+PYEOF
+)
+if [ "$ticks" -le 20 ] && "$TBIN/mapi_count" "$TRACE" pcap "" >"$TMPD/fdlimit.count" 2>&1; then
+    pass "out of descriptors: mapid used $ticks ticks of CPU in 1 s and serves clients afterwards"
+else
+    fail "out of descriptors: mapid used $ticks ticks in 1 s; later client: $(cat "$TMPD/fdlimit.count")"
+fi
+grep -q "refused a client" "$TMPD/fdlimit.out" || fail "mapid did not log the refused clients"
+stop_mapid fdlimit
+
 # No mapid at all: 5124, quickly.
 run_case "mapid not running -> 5124 within 2 s" notrunning "$TRACE"
 finish

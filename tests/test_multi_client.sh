@@ -13,20 +13,6 @@ set -eu
 . "$(dirname "$0")/common.sh"
 common_init "$@"
 
-# wait_ready FILE PID: waits up to 10 s for the line "ready" in FILE.
-wait_ready()
-{
-    local i
-    for i in $(seq 200); do
-        if grep -qx ready "$1" 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$2" 2>/dev/null || return 1
-        [ "$i" -eq 200 ] || sleep 0.05
-    done
-    return 1
-}
-
 # flow_count: the number of flows mapid lists (mapi_get_next_flow_info), or "ERR".
 flow_count()
 {

@@ -36,20 +36,6 @@ with_globals()
     exec "$@"
 }
 
-# wait_ready FILE PID: waits up to 10 s for the line "ready" in FILE.
-wait_ready()
-{
-    local i
-    for i in $(seq 200); do
-        if grep -qx ready "$1" 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$2" 2>/dev/null || return 1
-        [ "$i" -eq 200 ] || sleep 0.05
-    done
-    return 1
-}
-
 # The trace, readable by nobody (the source tree may not be).
 cp "$DATA/weibo.pcap" "$TMPD/trace.pcap"
 chmod 644 "$TMPD/trace.pcap"

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,12 @@ struct mapid g_mapid;
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
 #define CLIENT_MAX_BUFFER (WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD)
+
+/* A descriptor kept in reserve: when mapid runs out of descriptors it is released to accept
+ * and at once close the pending connection, so the listener does not stay readable forever
+ * (a busy loop) and the client gets a clear EOF instead of a hang. */
+static int spare_fd = -1;
+static int listen_paused; /* out of descriptors: the listener waits for a client to leave */
 
 static void usage(FILE *out)
 {
@@ -109,12 +116,37 @@ static void client_free(struct mapid *m, struct client *c)
         *pp = c->next;
     free(c->in);
     free(c);
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (listen_paused) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = TAG_LISTEN};
+        if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, m->listen_fd, &ev) == 0)
+            listen_paused = 0;
+    }
 }
 
 static void accept_clients(struct mapid *m)
 {
     for (;;) {
         int s = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (s < 0 && (errno == EMFILE || errno == ENFILE)) {
+            if (spare_fd >= 0) {
+                close(spare_fd);
+                s = accept(m->listen_fd, NULL, NULL);
+                if (s >= 0) {
+                    close(s);
+                    mapi_log(LOG_LVL_WARN, "out of file descriptors: refused a client");
+                }
+                spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            if (spare_fd < 0 || s < 0) {
+                /* Stop polling the listener (it would stay readable) until a client leaves. */
+                epoll_ctl(m->epoll_fd, EPOLL_CTL_DEL, m->listen_fd, NULL);
+                listen_paused = 1;
+                return;
+            }
+            continue;
+        }
         if (s < 0)
             return;
         struct ucred cred;
@@ -277,6 +309,13 @@ int main(int argc, char **argv)
     if (device_create_conf_devices(m) < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
+    /* Every client holds a socket and every connected flow a memfd: allow as many as we may. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
