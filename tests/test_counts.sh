@@ -121,6 +121,15 @@ compare "ajp.pcap as ERF" "$TMPD/ajp.pcap.want" "$TMPD/ajp.erf.got"
 compare "iphone.pcap as pcapng" "$TMPD/iphone.pcap.want" "$TMPD/iphone.pcapng.got"
 compare "iphone.pcap as nanosecond pcap" "$TMPD/iphone.pcap.want" "$TMPD/iphone-ns.pcap.got"
 
+# Function sharing: every filter twice on one device. The second flow of each pair has the same
+# chain and start, so mapid runs the chain once and copies the results; both must be right.
+"$TBIN/mapi_count" "$DATA/weibo.pcap" pcap "${FILTERS[@]}" "${FILTERS[@]}" >"$TMPD/twice.got" ||
+    fail "weibo.pcap with every filter twice: mapi_count failed"
+head -n "${#FILTERS[@]}" "$TMPD/twice.got" >"$TMPD/twice1.got"
+tail -n "${#FILTERS[@]}" "$TMPD/twice.got" >"$TMPD/twice2.got"
+compare "weibo.pcap, first of two identical flows" "$TMPD/weibo.pcap.want" "$TMPD/twice1.got"
+compare "weibo.pcap, second of two identical flows" "$TMPD/weibo.pcap.want" "$TMPD/twice2.got"
+
 # The oracle itself must not be degenerate: most filters match something somewhere.
 nonzero=$(cat "$TMPD"/*.pcap.want | awk -F '\t' '$2 != "ERR" && $2 > 0 { print $1 }' | sort -u | wc -l)
 if [ "$nonzero" -lt 20 ]; then

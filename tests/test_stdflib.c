@@ -264,10 +264,10 @@ static void test_abi(void *h)
         const char *name, *argdescr;
         uint32_t flags;
     } expect[] = {
-        {"BPF_FILTER", "s", MAPI_FN_FILTERS},
-        {"PKT_COUNTER", "", 0},
-        {"BYTE_COUNTER", "", 0},
-        {"STR_SEARCH", "sii", MAPI_FN_FILTERS},
+        {"BPF_FILTER", "s", MAPI_FN_FILTERS | MAPI_FN_SHAREABLE},
+        {"PKT_COUNTER", "", MAPI_FN_SHAREABLE},
+        {"BYTE_COUNTER", "", MAPI_FN_SHAREABLE},
+        {"STR_SEARCH", "sii", MAPI_FN_FILTERS | MAPI_FN_SHAREABLE},
         {"SAMPLE", "ii", MAPI_FN_FILTERS},
         {"TO_BUFFER", "i", MAPI_FN_RING},
     };

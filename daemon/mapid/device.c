@@ -159,6 +159,7 @@ void device_add_active(struct device *d, struct flow *f)
     }
     atomic_fetch_add(&f->refs, 1);
     d->active[d->nactive++] = f;
+    d->active_gen++;
     if (d->offline && d->status == DEVICE_FINISHED)
         flow_finish(f, FLOW_FINISHED); /* connected after the end of the trace */
     pthread_mutex_unlock(&d->lock);
@@ -173,6 +174,7 @@ void device_remove_active(struct device *d, struct flow *f)
             memmove(&d->active[i], &d->active[i + 1],
                     sizeof(*d->active) * (size_t)(d->nactive - i - 1));
             d->nactive--;
+            d->active_gen++;
             found = 1;
             break;
         }
@@ -182,12 +184,43 @@ void device_remove_active(struct device *d, struct flow *f)
         flow_put(f);
 }
 
+/*
+ * Function sharing: sorts the flows of a snapshot into runners (which run their chains) and
+ * followers (which take a runner's results after each batch). A follower has the same chain
+ * signature as its runner and started on the same packet (same first_seq and start_ts), so
+ * both would compute exactly the same results.
+ */
+static void group_flows(struct flow **snap, int ns, uint64_t batch_first, struct flow **runners,
+                        int *nrun, struct flow **followers, int *nfol)
+{
+    *nrun = *nfol = 0;
+    for (int j = 0; j < ns; j++) {
+        struct flow *f = snap[j];
+        if (f->first_seq == 0)
+            f->first_seq = batch_first;
+        f->leader = NULL;
+        for (int k = 0; f->signature && k < *nrun; k++) {
+            struct flow *r = runners[k];
+            if (r->signature && r->first_seq == f->first_seq && r->start_ts == f->start_ts &&
+                strcmp(r->signature, f->signature) == 0) {
+                f->leader = r;
+                break;
+            }
+        }
+        if (f->leader)
+            followers[(*nfol)++] = f;
+        else
+            runners[(*nrun)++] = f;
+    }
+}
+
 static void *capture_thread(void *arg)
 {
     struct device *d = arg;
     struct mapi_pkt *pkts = calloc(MAPID_BATCH, sizeof(*pkts));
-    struct flow **snap = NULL;
-    int snapcap = 0;
+    struct flow **snap = NULL, **runners = NULL, **followers = NULL;
+    int snapcap = 0, ns = 0, nrun = 0, nfol = 0;
+    uint64_t seen_gen = UINT64_MAX;
     if (!pkts) {
         mapi_log(LOG_LVL_ERROR, "%s: out of memory in the capture thread", d->name);
         return NULL;
@@ -210,30 +243,43 @@ static void *capture_thread(void *arg)
             end = 1;
             break;
         }
+        uint64_t batch_first = d->seq + 1;
         for (int i = 0; i < n; i++) {
             pkts[i].seq = ++d->seq;
             mapi_decode(&pkts[i]);
         }
         atomic_fetch_add(&d->seen, (uint_fast64_t)n);
+        /* References on the active flows for this batch; regroup when the set changed. */
         pthread_mutex_lock(&d->lock);
-        if (d->nactive > snapcap) {
-            struct flow **ns = realloc(snap, sizeof(*ns) * (size_t)d->nactive);
-            if (ns) {
-                snap = ns;
+        int regroup = d->active_gen != seen_gen;
+        if (regroup && d->nactive > snapcap) {
+            struct flow **a = realloc(snap, sizeof(*a) * (size_t)d->nactive);
+            struct flow **b = realloc(runners, sizeof(*b) * (size_t)d->nactive);
+            struct flow **c = realloc(followers, sizeof(*c) * (size_t)d->nactive);
+            snap = a ? a : snap;
+            runners = b ? b : runners;
+            followers = c ? c : followers;
+            if (a && b && c)
                 snapcap = d->nactive;
-            }
         }
-        int ns = d->nactive < snapcap ? d->nactive : snapcap;
-        for (int i = 0; i < ns; i++) {
-            snap[i] = d->active[i];
+        if (regroup) {
+            ns = d->nactive < snapcap ? d->nactive : snapcap;
+            memcpy(snap, d->active, sizeof(*snap) * (size_t)ns);
+            seen_gen = d->active_gen;
+        }
+        for (int i = 0; i < ns; i++)
             atomic_fetch_add(&snap[i]->refs, 1);
-        }
         pthread_mutex_unlock(&d->lock);
+        if (regroup)
+            group_flows(snap, ns, batch_first, runners, &nrun, followers, &nfol);
+        /* A flow closed during the batch is still run to its end: harmless, it holds a
+         * reference, and its followers (if any) must not miss packets. */
         for (int i = 0; i < n; i++)
-            for (int j = 0; j < ns; j++)
-                if (!atomic_load_explicit(&snap[j]->closed, memory_order_relaxed) &&
-                    pkts[i].ts >= snap[j]->start_ts)
-                    flow_process(snap[j], &pkts[i]);
+            for (int j = 0; j < nrun; j++)
+                if (pkts[i].ts >= runners[j]->start_ts)
+                    flow_process(runners[j], &pkts[i]);
+        for (int j = 0; j < nfol; j++)
+            flow_copy_results(followers[j], followers[j]->leader);
         for (int j = 0; j < ns; j++)
             flow_put(snap[j]);
     }
@@ -245,6 +291,8 @@ static void *capture_thread(void *arg)
         pthread_mutex_unlock(&d->lock);
     }
     free(snap);
+    free(runners);
+    free(followers);
     free(pkts);
     return NULL;
 }

@@ -178,6 +178,65 @@ static struct ring *ring_create(int flow_id, int fid, uint64_t bytes, int nowait
     return r;
 }
 
+/* The chain's identity for function sharing: each function and its arguments. NULL when a
+ * function is not MAPI_FN_SHAREABLE (or on allocation failure: then nothing is shared). */
+static char *chain_signature(const struct flow *f)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out)
+        return NULL;
+    int ok = f->nfns > 0 && !f->modifies;
+    for (int i = 0; ok && i < f->nfns; i++) {
+        const struct fn_inst *fn = f->fns[i];
+        if (!(fn->fi.def->flags & MAPI_FN_SHAREABLE)) {
+            ok = 0;
+            break;
+        }
+        fprintf(out, "%p(", (const void *)fn->fi.def);
+        for (int a = 0; a < fn->fi.nargs; a++) {
+            const struct mapi_arg *arg = &fn->args[a];
+            switch (arg->type) {
+            case 's':
+            case 'S':
+                fprintf(out, "s%zu:%s,", strlen(arg->v.s), arg->v.s);
+                break;
+            case 'l':
+                fprintf(out, "l%llu,", (unsigned long long)arg->v.l);
+                break;
+            case 'w':
+                ok = 0; /* a file of its own */
+                break;
+            default:
+                fprintf(out, "i%d,", (int)arg->v.i);
+                break;
+            }
+        }
+        fprintf(out, ")%u;", fn->fi.result_size);
+    }
+    if (fclose(out) != 0 || !ok) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+void flow_copy_results(struct flow *to, const struct flow *from)
+{
+    for (int i = 0; i < to->nfns; i++) {
+        struct fn_inst *dst = to->fns[i];
+        const struct fn_inst *src = from->fns[i];
+        dst->pkts = src->pkts;
+        dst->passed = src->passed;
+        if (!dst->fi.result_size)
+            continue;
+        mapi_result_write_begin(&dst->fi);
+        memcpy(dst->fi.result, src->fi.result, dst->fi.result_size);
+        mapi_result_write_end(&dst->fi);
+    }
+}
+
 int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
 {
     /* Layout: header + slot table, then each result area on its own cache line. */
@@ -257,6 +316,7 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     }
     f->shm_bytes = total + ring_bytes;
     c->shm_bytes += f->shm_bytes;
+    f->signature = chain_signature(f);
     f->start = time(NULL);
     if (!f->dev->offline) {
         struct timespec now;
@@ -304,6 +364,7 @@ static void flow_free(struct flow *f)
     }
     free(f->fns);
     free(f->copybuf);
+    free(f->signature);
     if (f->region)
         munmap(f->region, f->region_len);
     if (f->region_fd >= 0)

@@ -84,6 +84,11 @@ struct flow {
     time_t start, end;
     uint64_t start_ts; /* live devices: packets stamped before connect are not the flow's */
     int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
+    /* Function sharing: flows whose chains are identical and shareable (signature != NULL)
+     * and that started on the same packet run once, by the group's leader (capture thread). */
+    char *signature;     /* set at connect; NULL if the chain cannot be shared */
+    uint64_t first_seq;  /* capture thread: seq of the first packet the flow was offered */
+    struct flow *leader; /* capture thread: the flow that runs this one's chain, or NULL */
     atomic_int refs;
     atomic_int closed;
     struct flow *next; /* in the global list, ordered by id */
@@ -107,6 +112,7 @@ struct device {
     pthread_mutex_t lock; /* guards active[] */
     struct flow **active;
     int nactive, capactive;
+    uint64_t active_gen; /* changes whenever active[] does (guarded by lock) */
     pthread_t thread;
     int thread_running;
     atomic_int stop;
@@ -187,6 +193,8 @@ void flow_close(struct mapid *m, struct flow *f);
 void flow_put(struct flow *f);
 /* Runs the flow's functions on one packet (capture thread). */
 void flow_process(struct flow *f, struct mapi_pkt *pkt);
+/* Copies the results (and statistics) of a group leader into a follower (capture thread). */
+void flow_copy_results(struct flow *to, const struct flow *from);
 /* Marks a flow finished (end of trace): status in shared memory and EOF on its rings. */
 void flow_finish(struct flow *f, int status);
 

@@ -123,6 +123,10 @@ struct mapi_fn_instance {
 #define MAPI_FN_FILTERS 0x1u  /* may return 0 for packets it drops */
 #define MAPI_FN_MODIFIES 0x2u /* writes into pkt->data: its flow works on a private copy */
 #define MAPI_FN_RING 0x4u /* delivers packets through a ring (TO_BUFFER), read by get_next_pkt */
+/* Deterministic, and every bit of state that depends on the packets seen lives in `result`
+ * (none in priv): flows of a device that apply the same chain of such functions with the same
+ * arguments, and started on the same packet, share one execution (mapid copies the results). */
+#define MAPI_FN_SHAREABLE 0x8u
 
 struct mapi_fn_def {
     const char *name;     /* upper case, e.g. "BPF_FILTER" */
