@@ -264,12 +264,12 @@ static void test_abi(void *h)
         const char *name, *argdescr;
         uint32_t flags;
     } expect[] = {
-        {"BPF_FILTER", "s", MAPI_FN_FILTERS | MAPI_FN_SHAREABLE},
-        {"PKT_COUNTER", "", MAPI_FN_SHAREABLE},
-        {"BYTE_COUNTER", "", MAPI_FN_SHAREABLE},
-        {"STR_SEARCH", "sii", MAPI_FN_FILTERS | MAPI_FN_SHAREABLE},
-        {"SAMPLE", "ii", MAPI_FN_FILTERS},
-        {"TO_BUFFER", "i", MAPI_FN_RING},
+        {"BPF_FILTER", "s", MAPI_FN_FILTERS | MAPI_FN_SHAREABLE | MAPI_FN_RAW},
+        {"PKT_COUNTER", "", MAPI_FN_SHAREABLE | MAPI_FN_RAW},
+        {"BYTE_COUNTER", "", MAPI_FN_SHAREABLE | MAPI_FN_RAW},
+        {"STR_SEARCH", "sii", MAPI_FN_FILTERS | MAPI_FN_SHAREABLE | MAPI_FN_RAW},
+        {"SAMPLE", "ii", MAPI_FN_FILTERS | MAPI_FN_RAW},
+        {"TO_BUFFER", "i", MAPI_FN_RING | MAPI_FN_RAW},
     };
     int n = 0;
 

@@ -188,11 +188,12 @@ void device_remove_active(struct device *d, struct flow *f)
  * Function sharing: sorts the flows of a snapshot into runners (which run their chains) and
  * followers (which take a runner's results after each batch). A follower has the same chain
  * signature as its runner and started on the same packet (same first_seq and start_ts), so
- * both would compute exactly the same results.
+ * both would compute exactly the same results. Returns 1 if a runner needs decoded packets.
  */
-static void group_flows(struct flow **snap, int ns, uint64_t batch_first, struct flow **runners,
-                        int *nrun, struct flow **followers, int *nfol)
+static int group_flows(struct flow **snap, int ns, uint64_t batch_first, struct flow **runners,
+                       int *nrun, struct flow **followers, int *nfol)
 {
+    int decode = 0;
     *nrun = *nfol = 0;
     for (int j = 0; j < ns; j++) {
         struct flow *f = snap[j];
@@ -207,11 +208,14 @@ static void group_flows(struct flow **snap, int ns, uint64_t batch_first, struct
                 break;
             }
         }
-        if (f->leader)
+        if (f->leader) {
             followers[(*nfol)++] = f;
-        else
+        } else {
             runners[(*nrun)++] = f;
+            decode |= f->needs_decode;
+        }
     }
+    return decode;
 }
 
 static void *capture_thread(void *arg)
@@ -221,6 +225,7 @@ static void *capture_thread(void *arg)
     struct flow **snap = NULL, **runners = NULL, **followers = NULL;
     int snapcap = 0, ns = 0, nrun = 0, nfol = 0;
     uint64_t seen_gen = UINT64_MAX;
+    int decode = 1;
     if (!pkts) {
         mapi_log(LOG_LVL_ERROR, "%s: out of memory in the capture thread", d->name);
         return NULL;
@@ -244,10 +249,8 @@ static void *capture_thread(void *arg)
             break;
         }
         uint64_t batch_first = d->seq + 1;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; i++)
             pkts[i].seq = ++d->seq;
-            mapi_decode(&pkts[i]);
-        }
         atomic_fetch_add(&d->seen, (uint_fast64_t)n);
         /* References on the active flows for this batch; regroup when the set changed. */
         pthread_mutex_lock(&d->lock);
@@ -271,7 +274,11 @@ static void *capture_thread(void *arg)
             atomic_fetch_add(&snap[i]->refs, 1);
         pthread_mutex_unlock(&d->lock);
         if (regroup)
-            group_flows(snap, ns, batch_first, runners, &nrun, followers, &nfol);
+            decode = group_flows(snap, ns, batch_first, runners, &nrun, followers, &nfol);
+        /* Parse once: every packet is decoded here, for all flows, unless no flow's
+         * functions read the decoded fields (all MAPI_FN_RAW). */
+        for (int i = 0; decode && i < n; i++)
+            mapi_decode(&pkts[i]);
         /* A flow closed during the batch is still run to its end: harmless, it holds a
          * reference, and its followers (if any) must not miss packets. */
         for (int i = 0; i < n; i++)

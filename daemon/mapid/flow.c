@@ -317,6 +317,9 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     f->shm_bytes = total + ring_bytes;
     c->shm_bytes += f->shm_bytes;
     f->signature = chain_signature(f);
+    for (int i = 0; i < f->nfns; i++)
+        if (!(f->fns[i]->fi.def->flags & MAPI_FN_RAW))
+            f->needs_decode = 1;
     f->start = time(NULL);
     if (!f->dev->offline) {
         struct timespec now;

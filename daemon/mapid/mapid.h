@@ -86,6 +86,7 @@ struct flow {
     int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
     /* Function sharing: flows whose chains are identical and shareable (signature != NULL)
      * and that started on the same packet run once, by the group's leader (capture thread). */
+    int needs_decode;    /* a function reads the decoded fields (not MAPI_FN_RAW) */
     char *signature;     /* set at connect; NULL if the chain cannot be shared */
     uint64_t first_seq;  /* capture thread: seq of the first packet the flow was offered */
     struct flow *leader; /* capture thread: the flow that runs this one's chain, or NULL */

@@ -127,6 +127,9 @@ struct mapi_fn_instance {
  * (none in priv): flows of a device that apply the same chain of such functions with the same
  * arguments, and started on the same packet, share one execution (mapid copies the results). */
 #define MAPI_FN_SHAREABLE 0x8u
+/* Reads only data, caplen, wlen, ts, seq, ifindex and linktype of struct mapi_pkt, never the
+ * decoded fields: when every function of every flow of a device says so, mapid skips decoding. */
+#define MAPI_FN_RAW 0x10u
 
 struct mapi_fn_def {
     const char *name;     /* upper case, e.g. "BPF_FILTER" */
