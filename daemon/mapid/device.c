@@ -285,6 +285,8 @@ static void *capture_thread(void *arg)
             for (int j = 0; j < nrun; j++)
                 if (pkts[i].ts >= runners[j]->start_ts)
                     flow_process(runners[j], &pkts[i]);
+        for (int j = 0; j < nrun; j++)
+            flow_batch_done(runners[j]);
         for (int j = 0; j < nfol; j++)
             flow_copy_results(followers[j], followers[j]->leader);
         for (int j = 0; j < ns; j++)

@@ -24,6 +24,7 @@
 static void log_from_flib(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt);
+static void ring_wake_consumer(struct ring *r);
 
 const struct mapi_host_api mapid_host_api = {
     .ring_put = host_ring_put,
@@ -220,6 +221,17 @@ static char *chain_signature(const struct flow *f)
         return NULL;
     }
     return buf;
+}
+
+void flow_batch_done(struct flow *f)
+{
+    for (int i = 0; i < f->nfns; i++) {
+        struct ring *r = f->fns[i]->ring;
+        if (r && r->woken_head != r->head) {
+            r->woken_head = r->head;
+            ring_wake_consumer(r); /* a system call only if the client sleeps */
+        }
+    }
 }
 
 void flow_copy_results(struct flow *to, const struct flow *from)
@@ -452,7 +464,9 @@ static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt
             break;
         if (!fi->offline)
             goto drop;
-        /* Trace file: wait for the client (back-pressure), unless the flow closes. */
+        /* Trace file: wait for the client (back-pressure), unless the flow closes. Wake it
+         * first: wake-ups are otherwise sent once per batch (flow_batch_done). */
+        ring_wake_consumer(r);
         uint32_t v = __atomic_load_n(&r->hdr->space_futex, __ATOMIC_ACQUIRE);
         __atomic_store_n(&r->hdr->producer_waiting, 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -482,7 +496,6 @@ static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt
     r->head += need;
     __atomic_store_n(&r->hdr->written, r->hdr->written + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&r->hdr->head, r->head, __ATOMIC_RELEASE);
-    ring_wake_consumer(r);
     return 1;
 drop:
     if (r)

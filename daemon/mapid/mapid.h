@@ -50,8 +50,9 @@ struct ring {
     struct mapi_ring_hdr *hdr;
     uint8_t *data;
     uint64_t size;
-    uint64_t head; /* producer's own copy */
-    int broken;    /* the client corrupted tail: drop everything */
+    uint64_t head;       /* producer's own copy */
+    uint64_t woken_head; /* head when the consumer was last woken */
+    int broken;          /* the client corrupted tail: drop everything */
 };
 
 struct fn_inst {
@@ -194,6 +195,8 @@ void flow_close(struct mapid *m, struct flow *f);
 void flow_put(struct flow *f);
 /* Runs the flow's functions on one packet (capture thread). */
 void flow_process(struct flow *f, struct mapi_pkt *pkt);
+/* End of a batch (capture thread): wakes the clients whose packet rings received packets. */
+void flow_batch_done(struct flow *f);
 /* Copies the results (and statistics) of a group leader into a follower (capture thread). */
 void flow_copy_results(struct flow *to, const struct flow *from);
 /* Marks a flow finished (end of trace): status in shared memory and EOF on its rings. */
