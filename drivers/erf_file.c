@@ -33,7 +33,7 @@
  *
  * Input: drivers/trace_input.h, shared with the pcap driver. The descriptor is read with read()
  * (never mmap'ed, so a trace truncated under mapid cannot kill it with SIGBUS) into a buffer of
- * 4 MiB; packets point into the buffer, which is compacted only when a record runs past its
+ * 1 MiB; packets point into the buffer, which is compacted only when a record runs past its
  * end. A trace that starts with the gzip magic (1f 8b 08), as libtrace's traceconvert always
  * writes ERF, is inflated into the same buffer; a corrupt or truncated compressed stream ends
  * the trace like a truncated file.

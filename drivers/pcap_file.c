@@ -7,7 +7,7 @@
  *
  * Input: drivers/trace_input.h, shared with the ERF driver. The descriptor is read with read()
  * (never mmap'ed, so a trace truncated under mapid cannot kill it with SIGBUS) into a buffer of
- * 4 MiB; a gzip-compressed trace is inflated into the same buffer, and a corrupt or truncated
+ * 1 MiB; a gzip-compressed trace is inflated into the same buffer, and a corrupt or truncated
  * compressed stream ends the trace like a truncated file.
  *
  * Classic pcap is parsed without libpcap, since it is the hot path of offline benchmarks: the
