@@ -6,6 +6,8 @@
 #   make demo             set up (as root: install build packages), build, start a private
 #                         mapid and run the tutorial's examples on the bundled capture
 #                         (tests/data/weibo.pcap), stop mapid
+#   make bench            build, run the benchmarks (bench/run: MAPI beside tcpdump, tracestats,
+#                         ngrep), print the markdown table and write it to BENCHMARKS.md
 #   make install PREFIX=/usr/local
 #   make format, format-check   clang-format over all .c/.h files
 #   make clean
@@ -54,6 +56,10 @@ asan test-asan:
 demo: setup
 	$(MAKE) build
 	@scripts/demo.sh $(BUILD) .
+
+.PHONY: bench
+bench: build
+	bench/run $(BUILD)
 
 install: deps
 	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
