@@ -3,25 +3,36 @@
  * expression.
  *
  * The expression is compiled once with libpcap when the function is applied (on a dead
- * handle of the device's link type and snaplen, optimized, netmask unknown) and run with
- * bpf_filter() on the link-layer frame for each packet. Identical expressions on flows of
- * the same device share one compiled program and one verdict per packet through the shared
- * registry (stdflib.h), so N monitoring flows with the same filter cost one evaluation.
+ * handle of the device's link type and snaplen, optimized, netmask unknown), then to x86-64
+ * machine code by bpf_jit.c, which runs on the link-layer frame for each packet with exactly
+ * the semantics of libpcap's interpreter. The libpcap program is kept: where the JIT does not
+ * apply (another architecture, an instruction it refuses) bpf_filter() runs it instead. Identical
+ * expressions on flows of the same device share one compiled program and one verdict per packet
+ * through the shared registry (stdflib.h), so N monitoring flows with the same filter cost one
+ * evaluation.
  */
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bpf_jit.h"
 #include "stdflib.h"
 
 #define BPF_DEFAULT_SNAPLEN 65535
 
+/* The shared object: libpcap's program and its machine code (NULL: use the interpreter). */
+struct bpf_compiled {
+    struct bpf_program prog;
+    struct bpf_jit *jit;
+};
+
 static void bpf_destroy(void *obj)
 {
-    struct bpf_program *prog = obj;
+    struct bpf_compiled *c = obj;
 
-    pcap_freecode(prog);
-    free(prog);
+    bpf_jit_free(c->jit);
+    pcap_freecode(&c->prog);
+    free(c);
 }
 
 /* Compiles args[0] for the instance's device. Returns 0, 1027 or 1025 (message in errmsg). */
@@ -29,7 +40,7 @@ static int bpf_build(struct mapi_fn_instance *fi, void **obj)
 {
     int snaplen =
         fi->snaplen > 0 && fi->snaplen <= INT32_MAX ? (int)fi->snaplen : BPF_DEFAULT_SNAPLEN;
-    struct bpf_program *prog;
+    struct bpf_compiled *c;
     pcap_t *p;
 
     p = pcap_open_dead(fi->linktype, snaplen);
@@ -37,19 +48,20 @@ static int bpf_build(struct mapi_fn_instance *fi, void **obj)
         stdflib_errmsg(fi, "pcap_open_dead(linktype %d, snaplen %d) failed", fi->linktype, snaplen);
         return PCAP_OPEN_DEAD_ERR;
     }
-    prog = calloc(1, sizeof(*prog));
-    if (prog == NULL) {
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
         pcap_close(p);
         return MAPID_MEM_ALLOCATION_ERROR;
     }
-    if (pcap_compile(p, prog, fi->args[0].v.s, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+    if (pcap_compile(p, &c->prog, fi->args[0].v.s, 1, PCAP_NETMASK_UNKNOWN) != 0) {
         stdflib_errmsg(fi, "%s", pcap_geterr(p));
-        free(prog);
+        free(c);
         pcap_close(p);
         return PCAP_BPF_ERR;
     }
     pcap_close(p);
-    *obj = prog;
+    c->jit = bpf_jit_compile(c->prog.bf_insns, c->prog.bf_len); /* NULL: interpreter */
+    *obj = c;
     return 0;
 }
 
@@ -82,14 +94,17 @@ int stdflib_bpf_instance(struct mapi_fn_instance *fi)
 int stdflib_bpf_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt)
 {
     struct stdflib_shared *sh = fi->priv;
-    const struct bpf_program *prog;
+    const struct bpf_compiled *c;
     int verdict = stdflib_shared_cached(sh, pkt);
 
     if (verdict >= 0)
         return verdict;
-    prog = sh->obj;
-    /* bpf_filter() checks every load against buflen (caplen): it never reads past it. */
-    verdict = bpf_filter(prog->bf_insns, pkt->data, pkt->wlen, pkt->caplen) != 0;
+    c = sh->obj;
+    /* Both check every load against caplen: they never read past it. */
+    if (c->jit != NULL)
+        verdict = bpf_jit_run(c->jit, pkt->data, pkt->wlen, pkt->caplen) != 0;
+    else
+        verdict = bpf_filter(c->prog.bf_insns, pkt->data, pkt->wlen, pkt->caplen) != 0;
     return stdflib_shared_store(sh, pkt, verdict);
 }
 
