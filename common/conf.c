@@ -79,7 +79,7 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->syslog_level = 2;
     snprintf(c->socket, sizeof(c->socket), "%s", MAPI_DEFAULT_SOCKET);
     snprintf(c->socket_group, sizeof(c->socket_group), "mapi");
-    c->buffer_size = 16u << 20;
+    c->buffer_size = 4u << 20;
     c->max_flows_per_client = 1024;
     c->max_functions_per_flow = 256;
     c->max_shm_per_client = 4ull << 30;

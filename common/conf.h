@@ -43,7 +43,7 @@ struct mapi_conf {
     char logfile[4096];
     char socket[108];
     char socket_group[64];       /* default "mapi" */
-    uint64_t buffer_size;        /* TO_BUFFER ring bytes, default 16 MiB */
+    uint64_t buffer_size;        /* TO_BUFFER ring bytes, default 4 MiB */
     int max_flows_per_client;    /* default 1024 */
     int max_functions_per_flow;  /* default 256 */
     uint64_t max_shm_per_client; /* default 4 GiB */
