@@ -267,7 +267,8 @@ static void *capture_thread(void *arg)
         }
         if (regroup) {
             ns = d->nactive < snapcap ? d->nactive : snapcap;
-            memcpy(snap, d->active, sizeof(*snap) * (size_t)ns);
+            if (ns > 0)
+                memcpy(snap, d->active, sizeof(*snap) * (size_t)ns);
             seen_gen = d->active_gen;
         }
         for (int i = 0; i < ns; i++)
