@@ -74,6 +74,54 @@ static const struct mapi_fn_def stdflib_functions[] = {
         .instance = stdflib_to_buffer_instance,
         .process = stdflib_to_buffer_process,
     },
+    {
+        .name = "TO_FILE",
+        .argdescr = "iwl",
+        .descr = "Writes the packets to a pcap file (format MFF_PCAP or MFF_RAW, file, "
+                 "count; 0 = all)",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_to_file_instance,
+        .init = stdflib_to_file_init,
+        .process = stdflib_to_file_process,
+        .cleanup = stdflib_to_file_cleanup,
+    },
+    {
+        .name = "PKTINFO",
+        .argdescr = "i",
+        .descr = "Publishes the timestamp (PKT_TS) or wire length (PKT_SIZE) of the last packet "
+                 "(result: unsigned long long)",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_pktinfo_instance,
+        .process = stdflib_pktinfo_process,
+    },
+    {
+        .name = "GAP",
+        .argdescr = "",
+        .descr = "Publishes the 32.32 time since the previous packet (result: unsigned long long)",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_gap_instance,
+        .process = stdflib_gap_process,
+        .cleanup = stdflib_gap_cleanup,
+    },
+    {
+        .name = "HASH",
+        .argdescr = "i",
+        .descr = "Publishes an additive hash of layer 0..3 of the last packet (result: unsigned "
+                 "int)",
+        .flags = 0,
+        .instance = stdflib_hash_instance,
+        .process = stdflib_hash_process,
+    },
+    {
+        .name = "STARTSTOP",
+        .argdescr = "ss",
+        .descr = "Keeps the packets of a time window (relative \"+10s\" or absolute "
+                 "\"%Y-%m-%d %H:%M:%S\" times)",
+        .flags = MAPI_FN_FILTERS | MAPI_FN_RAW,
+        .instance = stdflib_startstop_instance,
+        .process = stdflib_startstop_process,
+        .cleanup = stdflib_startstop_cleanup,
+    },
     {.name = NULL},
 };
 

@@ -132,4 +132,28 @@ STDFLIB_HIDDEN void stdflib_sample_cleanup(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_to_buffer_instance(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_to_buffer_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
 
+/* TO_FILE (to_file.c) */
+STDFLIB_HIDDEN int stdflib_to_file_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_to_file_init(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_to_file_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_to_file_cleanup(struct mapi_fn_instance *fi);
+
+/* PKTINFO (pktinfo.c) */
+STDFLIB_HIDDEN int stdflib_pktinfo_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_pktinfo_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+
+/* GAP (gap.c) */
+STDFLIB_HIDDEN int stdflib_gap_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_gap_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_gap_cleanup(struct mapi_fn_instance *fi);
+
+/* HASH (hash.c) */
+STDFLIB_HIDDEN int stdflib_hash_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_hash_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+
+/* STARTSTOP (startstop.c) */
+STDFLIB_HIDDEN int stdflib_startstop_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_startstop_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_startstop_cleanup(struct mapi_fn_instance *fi);
+
 #endif /* STDFLIB_STDFLIB_H */
