@@ -8,6 +8,8 @@
 #include <errno.h> /* program_invocation_short_name (_GNU_SOURCE, set by the build) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <mapi.h>
 
@@ -27,6 +29,38 @@ static inline _Noreturn void fatal(const char *what)
     mapi_read_error(&err, msg);
     fprintf(stderr, "%s: %s: MAPI error %d: %s\n", program_invocation_short_name, what, err, msg);
     exit(1);
+}
+
+/* Seconds on the monotonic clock. */
+static inline double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits until flow fd is FLOW_FINISHED (end of its trace). Returns 0, or 1 after printing why
+ * on stderr (mapid closed the flow, or timeout seconds passed); exits on a MAPI error. */
+static inline int wait_finished(int fd, double timeout)
+{
+    double end = now() + timeout;
+    for (;;) {
+        mapi_flow_info_t info;
+        if (mapi_get_flow_info(fd, &info) < 0)
+            fatal("mapi_get_flow_info");
+        if (info.status == FLOW_FINISHED)
+            return 0;
+        if (info.status == FLOW_CLOSED) {
+            fprintf(stderr, "%s: the flow was closed by mapid\n", program_invocation_short_name);
+            return 1;
+        }
+        if (now() > end) {
+            fprintf(stderr, "%s: flow not finished after %.0f s\n", program_invocation_short_name,
+                    timeout);
+            return 1;
+        }
+        usleep(5000);
+    }
 }
 
 #endif /* MAPI_TESTS_CLIENT_UTIL_H */

@@ -33,13 +33,6 @@ struct flow {
     int err; /* MAPI error number of a failed apply/connect, else 0 */
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int parse_format(const char *s)
 {
     if (strcmp(s, "pcap") == 0 || strcmp(s, "MFF_PCAP") == 0)

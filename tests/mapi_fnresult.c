@@ -23,13 +23,6 @@
 
 #include "client_util.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Prints the last error, closes the flow and deletes the device. Returns 0. */
 static int report_error(int fd, char *dev)
 {
@@ -81,23 +74,8 @@ int main(int argc, char **argv)
     if (mapi_start_offline_device(dev) < 0)
         fatal("mapi_start_offline_device");
 
-    double end = now() + timeout;
-    for (;;) {
-        mapi_flow_info_t info;
-        if (mapi_get_flow_info(fd, &info) < 0)
-            fatal("mapi_get_flow_info");
-        if (info.status == FLOW_FINISHED)
-            break;
-        if (info.status == FLOW_CLOSED) {
-            fprintf(stderr, "mapi_fnresult: the flow was closed by mapid\n");
-            return 1;
-        }
-        if (now() > end) {
-            fprintf(stderr, "mapi_fnresult: flow not finished after %.0f s\n", timeout);
-            return 1;
-        }
-        usleep(5000);
-    }
+    if (wait_finished(fd, timeout) != 0)
+        return 1;
 
     mapi_results_t *r = mapi_read_results(fd, cnt_fid);
     if (r == NULL || r->size < (int)sizeof(unsigned long long))

@@ -24,13 +24,6 @@
 
 #include "client_util.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 5 || argc > 6) {
@@ -55,23 +48,8 @@ int main(int argc, char **argv)
     if (mapi_connect(fd) < 0)
         fatal("mapi_connect");
 
-    double end = now() + 60;
-    for (;;) {
-        mapi_flow_info_t info;
-        if (mapi_get_flow_info(fd, &info) < 0)
-            fatal("mapi_get_flow_info");
-        if (info.status == FLOW_FINISHED)
-            break;
-        if (info.status == FLOW_CLOSED) {
-            fprintf(stderr, "mapi_tofile: the flow was closed by mapid\n");
-            return 1;
-        }
-        if (now() > end) {
-            fprintf(stderr, "mapi_tofile: flow not finished after 60 s\n");
-            return 1;
-        }
-        usleep(5000);
-    }
+    if (wait_finished(fd, 60) != 0)
+        return 1;
 
     mapi_results_t *r = mapi_read_results(fd, fid);
     if (r == NULL || r->size != (int)sizeof(int))
