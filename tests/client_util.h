@@ -31,6 +31,19 @@ static inline _Noreturn void fatal(const char *what)
     exit(1);
 }
 
+/* Creates an offline (trace) device for trace and one flow on it; *dev gets the device name
+ * (free it with mapi_delete_offline_device). Returns the flow; exits on a MAPI error. */
+static inline int offline_device_flow(const char *trace, char **dev)
+{
+    *dev = mapi_create_offline_device(trace, MFF_PCAP);
+    if (*dev == NULL)
+        fatal("mapi_create_offline_device");
+    int fd = mapi_create_flow(*dev);
+    if (fd < 0)
+        fatal("mapi_create_flow");
+    return fd;
+}
+
 /* Seconds on the monotonic clock. */
 static inline double now(void)
 {

@@ -57,12 +57,8 @@ int main(int argc, char **argv)
     char **args = argv + optind + 2;
     int nargs = argc - optind - 2;
 
-    char *dev = mapi_create_offline_device(trace, MFF_PCAP);
-    if (dev == NULL)
-        fatal("mapi_create_offline_device");
-    int fd = mapi_create_flow(dev);
-    if (fd < 0)
-        fatal("mapi_create_flow");
+    char *dev;
+    int fd = offline_device_flow(trace, &dev);
     int fid = mapi_apply_function_array(fd, func, args, nargs);
     if (fid < 0)
         return report_error(fd, dev);

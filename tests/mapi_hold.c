@@ -45,12 +45,8 @@ static int report(const char *step, int rc)
 
 static int hold(const char *trace, const char *stopfile)
 {
-    char *dev = mapi_create_offline_device(trace, MFF_PCAP);
-    if (dev == NULL)
-        fatal("mapi_create_offline_device");
-    int fd = mapi_create_flow(dev);
-    if (fd < 0)
-        fatal("mapi_create_flow");
+    char *dev;
+    int fd = offline_device_flow(trace, &dev);
     if (mapi_apply_function(fd, "PKT_COUNTER") < 0)
         fatal("PKT_COUNTER");
     if (mapi_connect(fd) < 0)

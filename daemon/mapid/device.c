@@ -75,7 +75,6 @@ int device_create_conf_devices(struct mapid *m)
         struct device *d = device_new(m, cd->device);
         if (!d)
             return -1;
-        d->is_conf = 1;
         d->conf = cd;
         d->ops = &capture_pcap_live;
         d->params.device = d->name;
@@ -358,9 +357,8 @@ void device_delete(struct mapid *m, struct device *d)
     free(d);
 }
 
-void device_flow_gone(struct mapid *m, struct device *d)
+void device_flow_gone(struct device *d)
 {
-    (void)m;
     d->nflows--;
     if (!d->offline && d->nflows <= 0) {
         device_stop(d);

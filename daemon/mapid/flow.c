@@ -415,7 +415,7 @@ void flow_close(struct mapid *m, struct flow *f)
     if (owns)
         device_delete(m, d);
     else
-        device_flow_gone(m, d);
+        device_flow_gone(d);
 }
 
 void flow_process(struct flow *f, struct mapi_pkt *pkt)

@@ -148,10 +148,6 @@ static void msg_create_flow(struct req *q)
         reply_error(q, MAPID_PERMISSION_DENIED, "device %s belongs to another user", dev);
         return;
     }
-    if (d->offline && d->status == DEVICE_DELETED) {
-        reply_error(q, MAPID_NO_DEVICE, "device %s was deleted", dev);
-        return;
-    }
     if (check_flow_limit(q) < 0)
         return;
     char msg[512] = "";
@@ -421,8 +417,8 @@ static void msg_apply_function(struct req *q)
     send_reply(q, &w, NULL, 0);
 }
 
-/* Undoes a failed connect: back to FLOW_INIT is not possible (functions were initialised),
- * so the flow is closed. */
+/* Activates a flow and sends the client its shared memory. A failed connect closes the flow:
+ * going back to FLOW_INIT is not possible once functions were initialised. */
 static void msg_connect(struct req *q)
 {
     int32_t id = wire_get_i32(&q->rd);

@@ -162,7 +162,6 @@ static void accept_clients(struct mapid *m)
         setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         c->sock = s;
         c->uid = cred.uid;
-        c->gid = cred.gid;
         c->pid = cred.pid;
         c->next = m->clients;
         m->clients = c;

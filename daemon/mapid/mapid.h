@@ -100,8 +100,7 @@ struct device {
     int id;
     char name[512];
     int offline;
-    int is_conf;                         /* from a [driver] section */
-    const struct mapi_conf_device *conf; /* is_conf only */
+    const struct mapi_conf_device *conf; /* [driver] devices; NULL for trace files */
     const struct capture_driver_ops *ops;
     struct capture_params params;
     struct capture_source *src;
@@ -127,7 +126,6 @@ struct device {
 struct client {
     int sock;
     uid_t uid;
-    gid_t gid;
     pid_t pid;
     uint8_t *in;
     size_t inlen, incap;
@@ -180,7 +178,7 @@ void device_remove_active(struct device *d, struct flow *f);
 /* Deletes a trace-file device: stops it and frees it (its flows must be closed). */
 void device_delete(struct mapid *m, struct device *d);
 /* Called when a flow on d goes away; stops a live device nobody uses. */
-void device_flow_gone(struct mapid *m, struct device *d);
+void device_flow_gone(struct device *d);
 
 /* flow.c */
 struct flow *flow_create(struct mapid *m, struct client *c, struct device *d);
