@@ -40,39 +40,9 @@ struct startstop_state {
     uint64_t lo, hi; /* the window, inclusive (relative: set at the first packet) */
 };
 
-#define TICKS_PER_SECOND 4294967296.0L
-
 static uint64_t sat_add(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
-}
-
-/* Parses "DURATION" (without the '+') into 32.32 ticks. Returns 0, or -1 if malformed. */
-static int parse_duration(const char *s, uint64_t *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    long double mult, ticks;
-
-    if (end == s || !isfinite(v) || v < 0)
-        return -1;
-    if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-        mult = 1;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1e-3L;
-    else if (strcmp(end, "us") == 0)
-        mult = 1e-6L;
-    else if (strcmp(end, "m") == 0)
-        mult = 60;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600;
-    else
-        return -1;
-    ticks = (long double)v * mult * TICKS_PER_SECOND + 0.5L;
-    if (ticks >= 18446744073709551615.0L)
-        return -1;
-    *out = (uint64_t)ticks;
-    return 0;
 }
 
 /* Parses "%Y-%m-%d %H:%M:%S" (local time) into a 32.32 time. Returns 0, or -1. */
@@ -100,7 +70,7 @@ static int parse_time(const char *s, int *relative, uint64_t *v)
     if (s == NULL)
         return -1;
     *relative = s[0] == '+';
-    return *relative ? parse_duration(s + 1, v) : parse_absolute(s, v);
+    return *relative ? stdflib_parse_duration(s + 1, v) : parse_absolute(s, v);
 }
 
 /* Parses start and stop. Returns 0, 7000, 7001 or 7002 (with a message) or 3084. */

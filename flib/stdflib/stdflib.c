@@ -3,9 +3,9 @@
  *
  * mapid dlopens stdflib.so from libpath, calls the one exported symbol, mapi_flib_entry(),
  * checks abi_version and struct_size, and looks functions up by name in the table below.
- * Each function lives in its own file (bpf_filter.c, counters.c, str_search.c, sample.c,
- * to_buffer.c); shared.c holds the registry that lets identical filters on one device share
- * their per-packet work. This file only assembles the table.
+ * Each function lives in its own file (bpf_filter.c, counters.c, ..., named after it);
+ * timestr.c parses time strings and "fid@fd" lists; shared.c holds the registry that lets identical
+ * filters on one device share their per-packet work. This file only assembles the table.
  *
  * Host conventions beyond mapi/flib.h that these functions rely on:
  *   - pkt->seq is per device, starts at 1, increases, and is not reused while instances of
@@ -121,6 +121,101 @@ static const struct mapi_fn_def stdflib_functions[] = {
         .instance = stdflib_startstop_instance,
         .process = stdflib_startstop_process,
         .cleanup = stdflib_startstop_cleanup,
+    },
+    {
+        .name = "HASHSAMP",
+        .argdescr = "ii",
+        .descr = "Keeps the TCP/UDP packets whose 5-tuple hash (0..1023) is below range; keep != 0 "
+                 "queues a struct sample per packet kept",
+        .flags = MAPI_FN_FILTERS | MAPI_FN_QUEUE,
+        .instance = stdflib_hashsamp_instance,
+        .process = stdflib_hashsamp_process,
+        .cleanup = stdflib_hashsamp_cleanup,
+    },
+    {
+        .name = "BUCKET",
+        .argdescr = "rfsi",
+        .descr = "Queues the value of another function at the end of every interval of packet time "
+                 "(struct bucket_data)",
+        .flags = MAPI_FN_QUEUE | MAPI_FN_RAW,
+        .instance = stdflib_bucket_instance,
+        .process = stdflib_bucket_process,
+        .cleanup = stdflib_bucket_cleanup,
+        .tick = stdflib_bucket_tick,
+        .flush = stdflib_bucket_flush,
+    },
+    {
+        .name = "THRESHOLD",
+        .argdescr = "irfiliiii",
+        .descr = "Queues an event when another function's value (or its change) crosses a "
+                 "threshold",
+        .flags = MAPI_FN_QUEUE | MAPI_FN_RAW,
+        .instance = stdflib_threshold_instance,
+        .process = stdflib_threshold_process,
+        .cleanup = stdflib_threshold_cleanup,
+        .tick = stdflib_threshold_tick,
+    },
+    {
+        .name = "BINOP",
+        .argdescr = "irfrf",
+        .descr = "Adds (BINOP_ADD) or subtracts (BINOP_SUB) the values of two other functions "
+                 "(result: unsigned long long)",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_binop_instance,
+        .process = stdflib_binop_process,
+        .cleanup = stdflib_binop_cleanup,
+    },
+    {
+        .name = "DIST",
+        .argdescr = "rfsss",
+        .descr = "Histogram of another function's value between min and max in steps of interval "
+                 "(dist_t)",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_dist_instance,
+        .process = stdflib_dist_process,
+        .cleanup = stdflib_dist_cleanup,
+    },
+    {
+        .name = "RES2FILE",
+        .argdescr = "sSswsi",
+        .descr = "Writes the results of other functions to a text file, per packet, per interval "
+                 "or at close",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_res2file_instance,
+        .init = stdflib_res2file_init,
+        .process = stdflib_res2file_process,
+        .cleanup = stdflib_res2file_cleanup,
+        .tick = stdflib_res2file_tick,
+        .flush = stdflib_res2file_flush,
+    },
+    {
+        .name = "STATS",
+        .argdescr = "rfs",
+        .descr = "Count, sum, sum of squares, min and max of another function's value (stats_t)",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_stats_instance,
+        .process = stdflib_stats_process,
+        .cleanup = stdflib_stats_cleanup,
+        .tick = stdflib_stats_tick,
+    },
+    {
+        .name = "BURST",
+        .argdescr = "iiiiiii",
+        .descr = "Histogram of bursts of back-to-back packets at link speed (burst_category_t[])",
+        .flags = MAPI_FN_RAW,
+        .instance = stdflib_burst_instance,
+        .process = stdflib_burst_process,
+        .cleanup = stdflib_burst_cleanup,
+    },
+    {
+        .name = "SYNC",
+        .argdescr = "R",
+        .descr = "Drops packets until every listed flow (\"fd1,fd2\") is connected, so that they "
+                 "start on the same packet",
+        .flags = MAPI_FN_FILTERS | MAPI_FN_RAW,
+        .instance = stdflib_sync_instance,
+        .process = stdflib_sync_process,
+        .cleanup = stdflib_sync_cleanup,
     },
     {.name = NULL},
 };

@@ -156,4 +156,69 @@ STDFLIB_HIDDEN int stdflib_startstop_instance(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_startstop_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
 STDFLIB_HIDDEN void stdflib_startstop_cleanup(struct mapi_fn_instance *fi);
 
+/* Time strings and reference lists (timestr.c) */
+#define STDFLIB_TICKS_PER_SECOND 4294967296.0L
+/* "10s", "250ms", "100us", "5ns", "1.5m", "2h", or a bare number of seconds (no sign) into
+ * 32.32 ticks. Returns 0, or -1 if malformed. */
+STDFLIB_HIDDEN int stdflib_parse_duration(const char *s, uint64_t *ticks);
+struct stdflib_fnref {
+    int fid;
+    int flow_id; /* mapid's flow id (libmapi translated the application's fd) */
+};
+/* Parses a translated 'S' list "fid@flow,fid@flow" (blanks allowed around items). Returns the
+ * number of pairs (0 for an empty string), or -1 if malformed or longer than max. */
+STDFLIB_HIDDEN int stdflib_parse_function_list(const char *s, struct stdflib_fnref *out, int max);
+
+/* STATS (stats.c) */
+STDFLIB_HIDDEN int stdflib_stats_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_stats_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_stats_tick(struct mapi_fn_instance *fi, uint64_t ts);
+STDFLIB_HIDDEN void stdflib_stats_cleanup(struct mapi_fn_instance *fi);
+
+/* BINOP (binop.c) */
+STDFLIB_HIDDEN int stdflib_binop_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_binop_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_binop_cleanup(struct mapi_fn_instance *fi);
+
+/* DIST (dist.c) */
+STDFLIB_HIDDEN int stdflib_dist_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_dist_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_dist_cleanup(struct mapi_fn_instance *fi);
+
+/* BUCKET (bucket.c) */
+STDFLIB_HIDDEN int stdflib_bucket_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_bucket_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_bucket_tick(struct mapi_fn_instance *fi, uint64_t ts);
+STDFLIB_HIDDEN void stdflib_bucket_flush(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN void stdflib_bucket_cleanup(struct mapi_fn_instance *fi);
+
+/* RES2FILE (res2file.c) */
+STDFLIB_HIDDEN int stdflib_res2file_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_res2file_init(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_res2file_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_res2file_tick(struct mapi_fn_instance *fi, uint64_t ts);
+STDFLIB_HIDDEN void stdflib_res2file_flush(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN void stdflib_res2file_cleanup(struct mapi_fn_instance *fi);
+
+/* HASHSAMP (hashsamp.c) */
+STDFLIB_HIDDEN int stdflib_hashsamp_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_hashsamp_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_hashsamp_cleanup(struct mapi_fn_instance *fi);
+
+/* BURST (burst.c) */
+STDFLIB_HIDDEN int stdflib_burst_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_burst_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_burst_cleanup(struct mapi_fn_instance *fi);
+
+/* THRESHOLD (threshold.c) */
+STDFLIB_HIDDEN int stdflib_threshold_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_threshold_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_threshold_tick(struct mapi_fn_instance *fi, uint64_t ts);
+STDFLIB_HIDDEN void stdflib_threshold_cleanup(struct mapi_fn_instance *fi);
+
+/* SYNC (sync.c) */
+STDFLIB_HIDDEN int stdflib_sync_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_sync_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_sync_cleanup(struct mapi_fn_instance *fi);
+
 #endif /* STDFLIB_STDFLIB_H */

@@ -51,6 +51,7 @@
     X(6155, MAPI_ERROR_FILE, "error opening file")                                                 \
     X(6156, MAPI_ERROR_SEND_FD, "error sending file descriptor")                                   \
     X(6157, MAPI_DEVICE_INFO_ERR, "device info error")                                             \
+    X(6158, MAPI_END_OF_RESULTS, "no more results: the flow has finished")                         \
     X(7000, MFUNCT_INVALID_ARGUMENT, "invalid argument")                                           \
     X(7001, MFUNCT_INVALID_ARGUMENT_1, "first argument invalid")                                   \
     X(7002, MFUNCT_INVALID_ARGUMENT_2, "second argument invalid")                                  \

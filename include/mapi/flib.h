@@ -75,9 +75,9 @@ struct mapi_pkt {
 
 /* Argument values as decoded by mapid from the wire (see the descriptor letters below). */
 struct mapi_arg {
-    char type; /* 's','S','i','r','f','c','l','w' */
+    char type; /* 's','S','R','i','r','f','c','l','w' */
     union {
-        const char *s; /* 's', 'S' (owned by mapid, valid for the instance's life) */
+        const char *s; /* 's', 'S', 'R' (owned by mapid, valid for the instance's life) */
         int32_t i;     /* 'i', 'c'; 'r' holds mapid's flow id, 'f' the fid */
         uint64_t l;    /* 'l' */
         int fd;        /* 'w': a file descriptor opened by the client; the function owns it */
@@ -85,6 +85,7 @@ struct mapi_arg {
 };
 
 struct mapi_fn_instance;
+struct mapi_ref; /* opaque: a reference to another function or flow (see ref_open) */
 
 /* Services mapid offers to functions (the function must not keep pointers across calls). */
 struct mapi_host_api {
@@ -96,6 +97,43 @@ struct mapi_host_api {
     int (*ring_put)(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt);
     /* Logs a message through mapid's log (level: 0 error, 1 warning, 2 info, 3 debug). */
     void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+    /*
+     * References to other functions ('r' + 'f' arguments, "fid@fd" lists of 'S', flow lists
+     * of 'R'). Call ref_open only from instance(). flow_id is mapid's flow id exactly as it
+     * arrives in an 'r' argument or in a translated 'S'/'R' string (libmapi translates the
+     * application's descriptors); fid is a function of that flow, or 0 for the flow itself.
+     * mapid checks that the flow exists, belongs to the same user (root may name anyone's),
+     * runs on the same device as fi, and is fi's own flow or one created before it; and that
+     * fid exists in it (for fi's own flow: applied before fi). The handle is owned by mapid and
+     * lives as long as fi (it keeps the referenced flow's memory alive, even after that flow
+     * closes; its values then stop changing). Returns NULL with fi->errmsg set if refused.
+     */
+    struct mapi_ref *(*ref_open)(struct mapi_fn_instance *fi, int flow_id, int fid);
+    /* Result size of the referenced function (known from apply time on; 0 for none). */
+    uint32_t (*ref_size)(const struct mapi_ref *ref);
+    /*
+     * Copies min(len, size) bytes of the referenced result as it is now, consistent under its
+     * seqlock; zeroes buf and returns 0 while the referenced flow has not connected, else
+     * returns the result size. Call from process(), tick() or flush() (capture thread).
+     */
+    uint32_t (*ref_read)(const struct mapi_ref *ref, void *buf, uint32_t len);
+    /* The referenced result's first 8 bytes as an unsigned 64-bit number (smaller results are
+     * zero-extended little-endian values): the common case of counters. 0 before connect. */
+    uint64_t (*ref_read_u64)(const struct mapi_ref *ref);
+    /* Calls the referenced function's reset() (under its seqlock). Returns 1 if it has one and
+     * ran, 0 otherwise. Capture thread only. */
+    int (*ref_reset)(const struct mapi_ref *ref);
+    /* enum mapi_flow_status of the referenced flow (FLOW_INIT before its connect). */
+    int (*ref_flow_status)(const struct mapi_ref *ref);
+
+    /*
+     * MAPI_FN_QUEUE functions: appends one result record of len bytes (at most 65536), stamped
+     * ts, to the instance's queue; mapi_read_results returns the records one by one in order.
+     * Same delivery rules as ring_put: on trace files it waits for the application to read
+     * (nothing is lost), on live devices a full queue drops the record and returns 0.
+     */
+    int (*queue_put)(struct mapi_fn_instance *fi, const void *rec, uint32_t len, uint64_t ts);
 };
 
 /* Per-application-of-a-function state. Fields marked [host] are set by mapid. */
@@ -130,17 +168,37 @@ struct mapi_fn_instance {
 /* Reads only data, caplen, wlen, ts, seq, ifindex and linktype of struct mapi_pkt, never the
  * decoded fields: when every function of every flow of a device says so, mapid skips decoding. */
 #define MAPI_FN_RAW 0x10u
+/* Delivers its results as a queue of records (BUCKET, HASHSAMP, THRESHOLD): mapi_read_results
+ * returns the next record per call, waiting for one, and NULL (error 6158) once the flow has
+ * finished and the queue is empty. Set fi->ring_size in instance() to the bytes wanted
+ * (each record costs its length + 28 bytes, rounded up to 8); 0 takes buffer_size. */
+#define MAPI_FN_QUEUE 0x20u
 
 struct mapi_fn_def {
-    const char *name;     /* upper case, e.g. "BPF_FILTER" */
-    const char *argdescr; /* one letter per argument: s S i r f c l w */
-    const char *descr;    /* one line for humans */
-    uint32_t flags;       /* MAPI_FN_* */
+    const char *name; /* upper case, e.g. "BPF_FILTER" */
+    /* One letter per argument: s string; S "fid@fd,fid@fd" function list; R "fd,fd" flow list;
+     * i int; r flow (an fd); f function (a fid); c char; l unsigned 64-bit; w file to write
+     * (the application opens it). In 'r', 'S' and 'R' the application's flow descriptors
+     * arrive translated to mapid's flow ids. */
+    const char *argdescr;
+    const char *descr; /* one line for humans */
+    uint32_t flags;    /* MAPI_FN_* */
     int (*instance)(struct mapi_fn_instance *fi);
     int (*init)(struct mapi_fn_instance *fi);
     int (*process)(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
     void (*reset)(struct mapi_fn_instance *fi);
     void (*cleanup)(struct mapi_fn_instance *fi);
+    /*
+     * Optional, for periodic functions (BUCKET, STATS, RES2FILE, THRESHOLD polling): called on
+     * the capture thread with the timestamp of every packet offered to the flow, BEFORE any
+     * function of any flow of the device processes that packet, whatever the filters of the
+     * flow. So a function that closes an interval in tick() reads referenced values that hold
+     * exactly the packets before this one.
+     */
+    void (*tick)(struct mapi_fn_instance *fi, uint64_t ts);
+    /* Optional: the trace has ended (trace files only): emit what remains (the last, partial
+     * interval). Called on the capture thread before the flow is marked finished. */
+    void (*flush)(struct mapi_fn_instance *fi);
 };
 
 struct mapi_flib {

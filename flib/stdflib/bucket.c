@@ -1,0 +1,33 @@
+/*
+ * flib/stdflib/bucket.c - BUCKET (not implemented yet: instance() refuses with 7009).
+ */
+#include "stdflib.h"
+
+int stdflib_bucket_instance(struct mapi_fn_instance *fi)
+{
+    stdflib_errmsg(fi, "BUCKET is not implemented yet");
+    return MFUNCT_NOT_SUPPORTED;
+}
+
+int stdflib_bucket_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt)
+{
+    (void)fi;
+    (void)pkt;
+    return 1;
+}
+
+void stdflib_bucket_tick(struct mapi_fn_instance *fi, uint64_t ts)
+{
+    (void)fi;
+    (void)ts;
+}
+
+void stdflib_bucket_flush(struct mapi_fn_instance *fi)
+{
+    (void)fi;
+}
+
+void stdflib_bucket_cleanup(struct mapi_fn_instance *fi)
+{
+    (void)fi;
+}

@@ -1,0 +1,22 @@
+/*
+ * flib/stdflib/sync.c - SYNC (not implemented yet: instance() refuses with 7009).
+ */
+#include "stdflib.h"
+
+int stdflib_sync_instance(struct mapi_fn_instance *fi)
+{
+    stdflib_errmsg(fi, "SYNC is not implemented yet");
+    return MFUNCT_NOT_SUPPORTED;
+}
+
+int stdflib_sync_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt)
+{
+    (void)fi;
+    (void)pkt;
+    return 1;
+}
+
+void stdflib_sync_cleanup(struct mapi_fn_instance *fi)
+{
+    (void)fi;
+}
