@@ -3,7 +3,8 @@
  *
  * A function's argument descriptor (from mapid, GET_FUNCTION) has one letter per argument:
  *   s  string                      S  "fid@fd,fid@fd,..." list of function references
- *   i  int                         r  flow reference: one of our descriptors
+ *   R  "fd,fd,..." list of flows   r  flow reference: one of our descriptors
+ *   i  int
  *   f  function reference (fid)    c  char (an int in varargs)
  *   l  unsigned long long          w  name of a file to write: we create it and send the fd
  * The varargs form reads C values by letter; the array form converts strings:
@@ -11,9 +12,9 @@
  *   l        decimal unsigned long long (no sign)
  *   c        a one-character string is that character, anything longer a decimal number
  *            in -128..255
- *   s, S, w  the string itself.
+ *   s, S, R, w  the string itself.
  * Flow references are translated from our descriptors to mapid's flow ids: 'r' values and
- * the fd part of every "fid@fd" pair ('S'). fids are mapid's already.
+ * the fd part of every "fid@fd" pair ('S'), every fd of an 'R' list. fids are mapid's already.
  *
  * Errors, by 1-based argument position: 7001..7005 for the first five, 7011 for the sixth,
  * 7000 after that (and for a wrong argument count in the array form); 6155 for a NULL or
@@ -99,11 +100,11 @@ static int translate_fd(int32_t fd)
 }
 
 /*
- * "fid@fd,fid@fd" -> the same list with mapid's flow ids. A string of blanks only is passed
- * on unchanged (mapid reports the missing list). Returns a malloc'd string, or NULL with
- * *why set.
+ * 'S' "fid@fd,fid@fd" (with_fid) or 'R' "fd,fd" -> the same list with mapid's flow ids. A
+ * string of blanks only is passed on unchanged (the function reports the missing list).
+ * Returns a malloc'd string, or NULL with *why set.
  */
-static char *translate_fidlist(const char *in, const char **why)
+static char *translate_list(const char *in, int with_fid, const char **why)
 {
     const char *p = in;
     while (is_blank(*p))
@@ -122,20 +123,23 @@ static char *translate_fidlist(const char *in, const char **why)
     }
     for (;;) {
         char *end;
+        long fid = 0;
         while (is_blank(*p))
             p++;
-        errno = 0;
-        long fid = strtol(p, &end, 10);
-        if (end == p || errno || fid < INT_MIN || fid > INT_MAX)
-            goto malformed;
-        p = end;
-        while (is_blank(*p))
+        if (with_fid) {
+            errno = 0;
+            fid = strtol(p, &end, 10);
+            if (end == p || errno || fid < INT_MIN || fid > INT_MAX)
+                goto malformed;
+            p = end;
+            while (is_blank(*p))
+                p++;
+            if (*p != '@')
+                goto malformed;
             p++;
-        if (*p != '@')
-            goto malformed;
-        p++;
-        while (is_blank(*p))
-            p++;
+            while (is_blank(*p))
+                p++;
+        }
         errno = 0;
         long fd = strtol(p, &end, 10);
         if (end == p || errno || fd < INT_MIN || fd > INT_MAX)
@@ -147,9 +151,11 @@ static char *translate_fidlist(const char *in, const char **why)
             free(out);
             return NULL;
         }
-        int n = snprintf(out + len, cap - len, "%s%ld@%d", len ? "," : "", fid, id);
-        if (n < 0 || (size_t)n >= cap - len) {
-            cap = cap * 2 + (size_t)(n > 0 ? n : 0);
+        char item[48];
+        int n = with_fid ? snprintf(item, sizeof(item), "%s%ld@%d", len ? "," : "", fid, id)
+                         : snprintf(item, sizeof(item), "%s%d", len ? "," : "", id);
+        if (len + (size_t)n + 1 > cap) {
+            cap = cap * 2 + (size_t)n + 1;
             char *no = realloc(out, cap);
             if (!no) {
                 *why = "out of memory";
@@ -157,8 +163,8 @@ static char *translate_fidlist(const char *in, const char **why)
                 return NULL;
             }
             out = no;
-            n = snprintf(out + len, cap - len, "%s%ld@%d", len ? "," : "", fid, id);
         }
+        memcpy(out + len, item, (size_t)n + 1);
         len += (size_t)n;
         while (is_blank(*p))
             p++;
@@ -169,7 +175,7 @@ static char *translate_fidlist(const char *in, const char **why)
         p++;
     }
 malformed:
-    *why = "is not a list of fid@fd pairs";
+    *why = with_fid ? "is not a list of fid@fd pairs" : "is not a list of flow descriptors";
     free(out);
     return NULL;
 }
@@ -199,7 +205,7 @@ void lm_args_free(struct lib_args *a, int failed)
 static int check_descr(const char *argdescr)
 {
     for (const char *p = argdescr; *p; p++) {
-        if (!strchr("sSirfclw", *p)) {
+        if (!strchr("sSRirfclw", *p)) {
             lm_set_error(MFUNCT_INVALID_ARGUMENT_DESCRIPTOR,
                          "argument descriptor \"%s\" has an unknown letter '%c'", argdescr, *p);
             return -1;
@@ -235,11 +241,12 @@ static int finish_strings(struct lib_args *out)
         int pos = i + 1;
         if (a->type == 's' && !a->s)
             return bad_arg(pos, "argument %d (%s) is NULL", "a string");
-        if (a->type == 'S') {
+        if (a->type == 'S' || a->type == 'R') {
             if (!a->s)
-                return bad_arg(pos, "argument %d (%s) is NULL", "a fid@fd list");
+                return bad_arg(pos, "argument %d (%s) is NULL",
+                               a->type == 'S' ? "a fid@fd list" : "a list of flows");
             const char *why = NULL;
-            a->owned = translate_fidlist(a->s, &why);
+            a->owned = translate_list(a->s, a->type == 'S', &why);
             if (!a->owned) {
                 lm_set_error(lm_args_position_error(pos), "argument %d \"%s\" %s", pos, a->s, why);
                 return -1;
@@ -325,6 +332,7 @@ int lm_args_from_va(struct lib_args *out, const char *argdescr, int nvar, va_lis
         switch (a->type) {
         case 's':
         case 'S':
+        case 'R':
         case 'w':
             a->s = va_arg(ap, const char *);
             break;
@@ -365,6 +373,7 @@ int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, 
         switch (a->type) {
         case 's':
         case 'S':
+        case 'R':
         case 'w':
             a->s = s;
             break;
@@ -413,6 +422,7 @@ void lm_args_encode(const struct lib_args *a, struct wire_writer *w)
         switch (x->type) {
         case 's':
         case 'S':
+        case 'R':
             wire_put_str(w, x->s);
             break;
         case 'l':

@@ -576,6 +576,42 @@ out:
 /* ---- results and packets ------------------------------------------------------------- */
 
 /*
+ * The next record of a MAPI_FN_QUEUE function (BUCKET, HASHSAMP, THRESHOLD): res points into
+ * the shared queue, valid until the next read of this fid. Waits for a record; NULL with 6158
+ * once the flow has finished (end of a trace) and the queue is empty, 6146 if the function
+ * keeps no queue (e.g. HASHSAMP with keep = 0).
+ */
+static mapi_results_t *read_queue(int fd, int fid)
+{
+    struct lib_flow *f = lm_flow_acquire(fd);
+    if (!f) {
+        lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
+        return NULL;
+    }
+    struct lib_fn *fn = lm_flow_fn(f, fid);
+    if (!fn || !fn->ring) {
+        lm_flow_release(f);
+        lm_set_error(MAPI_SHM_ERR, "function %d keeps no queue of results", fid);
+        return NULL;
+    }
+    struct mapipkt *rec;
+    int rc = lm_ring_next(f, fn->ring, &rec);
+    mapi_results_t *out = NULL;
+    if (rc == RING_PACKET) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        fn->res.res = &rec->pkt;
+        fn->res.ts = (unsigned long long)tv.tv_sec * 1000000ull + (unsigned long long)tv.tv_usec;
+        fn->res.size = (int)rec->caplen;
+        out = &fn->res;
+    } else if (rc == RING_END) {
+        lm_set_error(MAPI_END_OF_RESULTS, "function %d of flow %d has no more results", fid, fd);
+    }
+    lm_flow_release(f);
+    return out;
+}
+
+/*
  * mapi_read_results: a consistent snapshot of fid's result, copied from shared memory with
  * no system call besides gettimeofday and no message to mapid. Returns a library-owned
  * struct {res, ts (microseconds since the epoch, time of this read), size}, reused (and the
@@ -584,6 +620,8 @@ out:
  * Errors: 6145 fd <= 0 or unknown; 6143 not connected; 6147 unknown fid; 6146 the function
  * has no result; 6140 mapid closed the flow (shutdown); 5123 the connection to mapid was found
  * lost by another call (this call makes no system call to find out itself).
+ * Functions that queue records (MAPI_FN_QUEUE: BUCKET, HASHSAMP, THRESHOLD) return the next
+ * record per call instead, waiting for it (see read_queue: 6158 at the end of a trace).
  */
 MAPI_API mapi_results_t *mapi_read_results(int fd, int fid)
 {
@@ -601,6 +639,8 @@ MAPI_API mapi_results_t *mapi_read_results(int fd, int fid)
         lm_set_error(MAPI_INVALID_FID_FUNCID, "flow %d has no function %d", fd, fid);
         return NULL;
     }
+    if (__builtin_expect(fn->flags & MAPI_FN_QUEUE, 0))
+        return read_queue(fd, fid);
     if (__builtin_expect(!fn->slot, 0)) {
         lm_set_error(MAPI_SHM_ERR, "function %d (%s) has no result", fid, fn->name);
         return NULL;

@@ -190,19 +190,20 @@ void device_remove_active(struct device *d, struct flow *f)
  * both would compute exactly the same results. Returns 1 if a runner needs decoded packets.
  */
 static int group_flows(struct flow **snap, int ns, uint64_t batch_first, struct flow **runners,
-                       int *nrun, struct flow **followers, int *nfol)
+                       int *nrun, struct flow **followers, int *nfol, int *tick)
 {
     int decode = 0;
+    *tick = 0;
     *nrun = *nfol = 0;
     for (int j = 0; j < ns; j++) {
         struct flow *f = snap[j];
         if (f->first_seq == 0)
             f->first_seq = batch_first;
         f->leader = NULL;
-        for (int k = 0; f->signature && k < *nrun; k++) {
+        for (int k = 0; f->signature && !f->referenced && k < *nrun; k++) {
             struct flow *r = runners[k];
-            if (r->signature && r->first_seq == f->first_seq && r->start_ts == f->start_ts &&
-                strcmp(r->signature, f->signature) == 0) {
+            if (r->signature && !r->referenced && r->first_seq == f->first_seq &&
+                r->start_ts == f->start_ts && strcmp(r->signature, f->signature) == 0) {
                 f->leader = r;
                 break;
             }
@@ -212,6 +213,7 @@ static int group_flows(struct flow **snap, int ns, uint64_t batch_first, struct 
         } else {
             runners[(*nrun)++] = f;
             decode |= f->needs_decode;
+            *tick |= f->has_tick;
         }
     }
     return decode;
@@ -224,7 +226,7 @@ static void *capture_thread(void *arg)
     struct flow **snap = NULL, **runners = NULL, **followers = NULL;
     int snapcap = 0, ns = 0, nrun = 0, nfol = 0;
     uint64_t seen_gen = UINT64_MAX;
-    int decode = 1;
+    int decode = 1, tick = 0;
     if (!pkts) {
         mapi_log(LOG_LVL_ERROR, "%s: out of memory in the capture thread", d->name);
         return NULL;
@@ -274,17 +276,22 @@ static void *capture_thread(void *arg)
             atomic_fetch_add(&snap[i]->refs, 1);
         pthread_mutex_unlock(&d->lock);
         if (regroup)
-            decode = group_flows(snap, ns, batch_first, runners, &nrun, followers, &nfol);
+            decode = group_flows(snap, ns, batch_first, runners, &nrun, followers, &nfol, &tick);
         /* Parse once: every packet is decoded here, for all flows, unless no flow's
          * functions read the decoded fields (all MAPI_FN_RAW). */
         for (int i = 0; decode && i < n; i++)
             mapi_decode(&pkts[i]);
         /* A flow closed during the batch is still run to its end: harmless, it holds a
          * reference, and its followers (if any) must not miss packets. */
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
+            /* Periodic functions close their intervals before anyone counts this packet. */
+            for (int j = 0; tick && j < nrun; j++)
+                if (runners[j]->has_tick && pkts[i].ts >= runners[j]->start_ts)
+                    flow_tick(runners[j], pkts[i].ts);
             for (int j = 0; j < nrun; j++)
                 if (pkts[i].ts >= runners[j]->start_ts)
                     flow_process(runners[j], &pkts[i]);
+        }
         for (int j = 0; j < nrun; j++)
             flow_batch_done(runners[j]);
         for (int j = 0; j < nfol; j++)
@@ -293,6 +300,20 @@ static void *capture_thread(void *arg)
             flow_put(snap[j]);
     }
     if (end && d->offline) {
+        /* Let the functions emit their last partial intervals, outside the lock: a queue
+         * may wait for its reader. */
+        pthread_mutex_lock(&d->lock);
+        ns = d->nactive < snapcap ? d->nactive : snapcap;
+        if (ns > 0)
+            memcpy(snap, d->active, sizeof(*snap) * (size_t)ns);
+        for (int i = 0; i < ns; i++)
+            atomic_fetch_add(&snap[i]->refs, 1);
+        pthread_mutex_unlock(&d->lock);
+        for (int i = 0; i < ns; i++) {
+            if (!atomic_load(&snap[i]->closed) && !atomic_load(&d->stop))
+                flow_flush(snap[i]);
+            flow_put(snap[i]);
+        }
         pthread_mutex_lock(&d->lock);
         d->status = DEVICE_FINISHED;
         for (int i = 0; i < d->nactive; i++)

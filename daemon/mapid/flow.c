@@ -24,11 +24,19 @@
 static void log_from_flib(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt);
+static int host_queue_put(struct mapi_fn_instance *fi, const void *rec, uint32_t len, uint64_t ts);
 static void ring_wake_consumer(struct ring *r);
 
 const struct mapi_host_api mapid_host_api = {
     .ring_put = host_ring_put,
     .log = log_from_flib,
+    .ref_open = refs_open,
+    .ref_size = refs_size,
+    .ref_read = refs_read,
+    .ref_read_u64 = refs_read_u64,
+    .ref_reset = refs_reset,
+    .ref_flow_status = refs_flow_status,
+    .queue_put = host_queue_put,
 };
 
 static void log_from_flib(int level, const char *fmt, ...)
@@ -67,6 +75,7 @@ struct flow *flow_create(struct mapid *m, struct client *c, struct device *d)
     f->region_fd = -1;
     atomic_init(&f->refs, 1);
     atomic_init(&f->closed, 0);
+    atomic_init(&f->run_status, FLOW_INIT);
     /* keep the list ordered by id: append */
     struct flow **pp = &m->flows;
     while (*pp)
@@ -109,6 +118,7 @@ int flow_apply(struct flow *f, const struct mapi_fn_def *def, int libidx, struct
         snprintf(msg, msglen, "%s: %s", def->name, fn->fi.errmsg[0] ? fn->fi.errmsg : "rejected");
         if (def->cleanup)
             def->cleanup(&fn->fi);
+        refs_release(fn);
         for (int i = 0; i < nargs; i++)
             if (args[i].type == 'w' && args[i].v.fd >= 0)
                 close(args[i].v.fd);
@@ -119,6 +129,8 @@ int flow_apply(struct flow *f, const struct mapi_fn_def *def, int libidx, struct
     }
     if ((def->flags & MAPI_FN_RING) && fn->fi.ring_size == 0)
         fn->fi.ring_size = UINT32_MAX;
+    if (!(def->flags & (MAPI_FN_RING | MAPI_FN_QUEUE)))
+        fn->fi.ring_size = 0;
     if (def->flags & MAPI_FN_MODIFIES)
         f->modifies = 1;
     f->fns[f->nfns++] = fn;
@@ -258,10 +270,11 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
         struct fn_inst *fn = f->fns[i];
         fn->result_offset = off;
         off = ALIGN64(off + sizeof(struct mapi_shm_result) + fn->fi.result_size);
-        if (fn->fi.def->flags & MAPI_FN_RING) {
+        if (fn->fi.ring_size != 0) {
             uint64_t want = fn->fi.ring_size == UINT32_MAX ? m->conf.buffer_size : fn->fi.ring_size;
-            if (want < RING_MIN_BYTES)
-                want = RING_MIN_BYTES;
+            uint64_t least = (fn->fi.def->flags & MAPI_FN_RING) ? RING_MIN_BYTES : 65536u;
+            if (want < least)
+                want = least;
             fn->fi.ring_size = (uint32_t)(want > UINT32_MAX - 8192 ? UINT32_MAX - 8192 : want);
             ring_bytes += fn->fi.ring_size + MAPI_RING_HDR_SIZE;
         }
@@ -298,9 +311,9 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
             (struct mapi_shm_result *)((char *)f->region + fn->result_offset);
         fn->fi.result_seq = &r->seq;
         fn->fi.result = fn->fi.result_size ? r->data : NULL;
-        if (fn->fi.def->flags & MAPI_FN_RING) {
-            int nowait =
-                fn->fi.nargs > 0 && fn->fi.args[0].type == 'i' && fn->fi.args[0].v.i == NOWAIT;
+        if (fn->fi.ring_size != 0) {
+            int nowait = (fn->fi.def->flags & MAPI_FN_RING) && fn->fi.nargs > 0 &&
+                         fn->fi.args[0].type == 'i' && fn->fi.args[0].v.i == NOWAIT;
             fn->ring = ring_create(f->id, fn->fi.fid, fn->fi.ring_size, nowait);
             if (!fn->ring) {
                 snprintf(msg, msglen, "cannot create a %u-byte packet ring: %s", fn->fi.ring_size,
@@ -329,9 +342,12 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     f->shm_bytes = total + ring_bytes;
     c->shm_bytes += f->shm_bytes;
     f->signature = chain_signature(f);
-    for (int i = 0; i < f->nfns; i++)
+    for (int i = 0; i < f->nfns; i++) {
         if (!(f->fns[i]->fi.def->flags & MAPI_FN_RAW))
             f->needs_decode = 1;
+        if (f->fns[i]->fi.def->tick)
+            f->has_tick = 1;
+    }
     f->start = time(NULL);
     if (!f->dev->offline) {
         struct timespec now;
@@ -340,6 +356,7 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     }
     f->status = FLOW_ACTIVE;
     __atomic_store_n(&f->shm->status, FLOW_ACTIVE, __ATOMIC_RELEASE);
+    atomic_store_explicit(&f->run_status, FLOW_ACTIVE, memory_order_release);
     return 0;
 }
 
@@ -354,6 +371,7 @@ static void ring_wake_consumer(struct ring *r)
 
 void flow_finish(struct flow *f, int status)
 {
+    atomic_store_explicit(&f->run_status, status, memory_order_release);
     if (f->shm)
         __atomic_store_n(&f->shm->status, (uint32_t)status, __ATOMIC_RELEASE);
     for (int i = 0; i < f->nfns; i++) {
@@ -372,6 +390,7 @@ static void flow_free(struct flow *f)
         struct fn_inst *fn = f->fns[i];
         if (fn->fi.def->cleanup)
             fn->fi.def->cleanup(&fn->fi);
+        refs_release(fn);
         ring_free(fn->ring);
         free(fn->args);
         free(fn->strings);
@@ -438,15 +457,19 @@ void flow_process(struct flow *f, struct mapi_pkt *pkt)
     }
 }
 
-/* The producer side of the TO_BUFFER ring (consumer: lib/). */
-static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt)
+/*
+ * The producer side of a ring (consumer: lib/ring.c): appends one record, a struct mapipkt
+ * header and caplen bytes. TO_BUFFER stores packets, MAPI_FN_QUEUE functions their result
+ * records (ifindex 0, caplen = wlen = the record's length). Returns 1 if stored, 0 if dropped.
+ */
+static int ring_put_record(struct mapi_fn_instance *fi, uint64_t ts, uint16_t ifindex,
+                           uint32_t caplen, uint32_t wlen, const void *data)
 {
     struct fn_inst *fn = (struct fn_inst *)fi;
     struct ring *r = fn->ring;
     struct flow *f = fn->flow;
     if (!r || r->broken)
         goto drop;
-    uint32_t caplen = pkt->caplen;
     uint32_t need = mapi_ring_record_len(caplen);
     if (need > r->size / 2)
         goto drop;
@@ -488,11 +511,11 @@ static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt
     uint32_t hdr2[2] = {need, 0};
     memcpy(rec, hdr2, sizeof(hdr2));
     struct mapipkt *mp = (struct mapipkt *)(rec + MAPI_RING_RECHDR);
-    mp->ts = pkt->ts;
-    mp->ifindex = pkt->ifindex;
+    mp->ts = ts;
+    mp->ifindex = ifindex;
     mp->caplen = caplen;
-    mp->wlen = pkt->wlen;
-    memcpy(&mp->pkt, pkt->data, caplen);
+    mp->wlen = wlen;
+    memcpy(&mp->pkt, data, caplen);
     r->head += need;
     __atomic_store_n(&r->hdr->written, r->hdr->written + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&r->hdr->head, r->head, __ATOMIC_RELEASE);
@@ -502,4 +525,35 @@ drop:
         __atomic_store_n(&r->hdr->drops, r->hdr->drops + 1, __ATOMIC_RELAXED);
     atomic_fetch_add(&f->dev->drops, 1);
     return 0;
+}
+
+static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt)
+{
+    return ring_put_record(fi, pkt->ts, pkt->ifindex, pkt->caplen, pkt->wlen, pkt->data);
+}
+
+static int host_queue_put(struct mapi_fn_instance *fi, const void *rec, uint32_t len, uint64_t ts)
+{
+    if (len > 65536u || (len > 0 && !rec))
+        return 0;
+    return ring_put_record(fi, ts, 0, len, len, rec);
+}
+
+void flow_tick(struct flow *f, uint64_t ts)
+{
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        if (fn->fi.def->tick)
+            fn->fi.def->tick(&fn->fi, ts);
+    }
+}
+
+void flow_flush(struct flow *f)
+{
+    for (int i = 0; i < f->nfns; i++) {
+        struct fn_inst *fn = f->fns[i];
+        if (fn->fi.def->flush && fn->initialized)
+            fn->fi.def->flush(&fn->fi);
+    }
+    flow_batch_done(f);
 }

@@ -321,7 +321,7 @@ static void msg_apply_function(struct req *q)
     for (size_t i = 0; i < want; i++) {
         uint8_t t = wire_get_u8(&probe);
         uint32_t n;
-        if (t == 's' || t == 'S') {
+        if (t == 's' || t == 'S' || t == 'R') {
             wire_get_bytes(&probe, &n);
             slen += n + 1;
         } else if (t == 'l') {
@@ -358,6 +358,7 @@ static void msg_apply_function(struct req *q)
         switch (letter) {
         case 's':
         case 'S':
+        case 'R':
             p = wire_get_bytes(&q->rd, &n);
             if (memchr(p, 0, n)) {
                 reply_error(q, argerr, "%s: argument %zu contains a NUL byte", def->name, i + 1);

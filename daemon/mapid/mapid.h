@@ -63,7 +63,8 @@ struct fn_inst {
     int initialized;
     uint64_t pkts, passed; /* written by the capture thread only */
     uint64_t result_offset;
-    struct ring *ring;
+    struct ring *ring;     /* TO_BUFFER packets or MAPI_FN_QUEUE records */
+    struct mapi_ref *refs; /* references this function opened (refs.c) */
     struct flow *flow;
 };
 
@@ -87,10 +88,13 @@ struct flow {
     int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
     /* Function sharing: flows whose chains are identical and shareable (signature != NULL)
      * and that started on the same packet run once, by the group's leader (capture thread). */
-    int needs_decode;    /* a function reads the decoded fields (not MAPI_FN_RAW) */
-    char *signature;     /* set at connect; NULL if the chain cannot be shared */
-    uint64_t first_seq;  /* capture thread: seq of the first packet the flow was offered */
-    struct flow *leader; /* capture thread: the flow that runs this one's chain, or NULL */
+    int needs_decode;      /* a function reads the decoded fields (not MAPI_FN_RAW) */
+    char *signature;       /* set at connect; NULL if the chain cannot be shared */
+    uint64_t first_seq;    /* capture thread: seq of the first packet the flow was offered */
+    struct flow *leader;   /* capture thread: the flow that runs this one's chain, or NULL */
+    int referenced;        /* another function reads our results: never shared (refs.c) */
+    int has_tick;          /* a function has a tick() callback (set at connect) */
+    atomic_int run_status; /* enum mapi_flow_status, readable from capture threads */
     atomic_int refs;
     atomic_int closed;
     struct flow *next; /* in the global list, ordered by id */
@@ -199,5 +203,19 @@ void flow_batch_done(struct flow *f);
 void flow_copy_results(struct flow *to, const struct flow *from);
 /* Marks a flow finished (end of trace): status in shared memory and EOF on its rings. */
 void flow_finish(struct flow *f, int status);
+/* Capture thread, before any flow processes a packet: the tick() callbacks of f. */
+void flow_tick(struct flow *f, uint64_t ts);
+/* Capture thread, end of a trace: the flush() callbacks of f, then wakes its readers. */
+void flow_flush(struct flow *f);
+
+/* refs.c: the reference part of the host API (see mapi/flib.h) */
+struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid);
+uint32_t refs_size(const struct mapi_ref *r);
+uint32_t refs_read(const struct mapi_ref *r, void *buf, uint32_t len);
+uint64_t refs_read_u64(const struct mapi_ref *r);
+int refs_reset(const struct mapi_ref *r);
+int refs_flow_status(const struct mapi_ref *r);
+/* Drops the references fn opened (when fn is destroyed). */
+void refs_release(struct fn_inst *fn);
 
 #endif /* MAPID_MAPID_H */

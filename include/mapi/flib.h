@@ -121,8 +121,8 @@ struct mapi_host_api {
     /* The referenced result's first 8 bytes as an unsigned 64-bit number (smaller results are
      * zero-extended little-endian values): the common case of counters. 0 before connect. */
     uint64_t (*ref_read_u64)(const struct mapi_ref *ref);
-    /* Calls the referenced function's reset() (under its seqlock). Returns 1 if it has one and
-     * ran, 0 otherwise. Capture thread only. */
+    /* Calls the referenced function's reset() (which wraps its change in the seqlock).
+     * Returns 1 if it has one and ran, 0 otherwise. Capture thread only. */
     int (*ref_reset)(const struct mapi_ref *ref);
     /* enum mapi_flow_status of the referenced flow (FLOW_INIT before its connect). */
     int (*ref_flow_status)(const struct mapi_ref *ref);
@@ -171,7 +171,8 @@ struct mapi_fn_instance {
 /* Delivers its results as a queue of records (BUCKET, HASHSAMP, THRESHOLD): mapi_read_results
  * returns the next record per call, waiting for one, and NULL (error 6158) once the flow has
  * finished and the queue is empty. Set fi->ring_size in instance() to the bytes wanted
- * (each record costs its length + 28 bytes, rounded up to 8); 0 takes buffer_size. */
+ * (each record costs its length + 28 bytes, rounded up to 8; at least 64 KiB are made);
+ * UINT32_MAX takes mapi.conf's buffer_size; 0 means no queue (mapi_read_results: 6146). */
 #define MAPI_FN_QUEUE 0x20u
 
 struct mapi_fn_def {

@@ -1,0 +1,175 @@
+/*
+ * daemon/mapid/refs.c - references between functions: the host API that lets a function read
+ * (and reset) the result of another function, in its own flow or in another flow of the same
+ * application and device (BINOP, STATS, DIST, BUCKET, RES2FILE, THRESHOLD, SYNC).
+ *
+ * A reference is opened in the referencing function's instance() on the control thread. The
+ * rules keep every read on one thread and every lifetime simple:
+ *   - the referenced flow must run on the same device, so its functions and the referencing
+ *     function run on the same capture thread: values are read between packets, never while
+ *     being written, and resets never race with process();
+ *   - it must be the referencing function's own flow (a function applied earlier) or a flow
+ *     created before (a lower id), so references never form cycles;
+ *   - the referencing instance holds a reference count on another flow (struct flow refs), so
+ *     that flow's memory lives until the instance goes, even if the flow closes first (its
+ *     values then stop changing);
+ *   - a referenced flow leaves function sharing (flow->referenced), since a follower's results
+ *     are copied only once per batch and a reset must not reach the other flows of a group.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/mapid/mapid.h"
+
+struct mapi_ref {
+    struct flow *flow;  /* referenced flow */
+    struct fn_inst *fn; /* referenced function, NULL for a flow reference (fid 0) */
+    int counted;        /* we hold a reference count on flow (another flow than our own) */
+    struct mapi_ref *next;
+};
+
+static void ref_error(struct mapi_fn_instance *fi, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void ref_error(struct mapi_fn_instance *fi, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(fi->errmsg, sizeof(fi->errmsg), fmt, ap);
+    va_end(ap);
+}
+
+static int may_reference(const struct flow *self, const struct flow *target)
+{
+    return self->uid == 0 || self->uid == target->uid;
+}
+
+struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid)
+{
+    struct fn_inst *me = (struct fn_inst *)fi;
+    struct flow *self = me->flow;
+    struct flow *target = flow_find(&g_mapid, flow_id);
+
+    if (!target || !may_reference(self, target)) {
+        ref_error(fi, "flow %d is not an open flow of yours", flow_id);
+        return NULL;
+    }
+    if (target->dev != self->dev) {
+        ref_error(fi, "flow %d runs on %s, not on this flow's device %s", flow_id,
+                  target->dev->name, self->dev->name);
+        return NULL;
+    }
+    if (target != self && target->id > self->id) {
+        ref_error(fi, "flow %d was created after this flow %d: reference earlier flows only",
+                  flow_id, self->id);
+        return NULL;
+    }
+    struct fn_inst *fn = NULL;
+    if (fid != 0) {
+        for (int i = 0; i < target->nfns; i++)
+            if (target->fns[i]->fi.fid == fid)
+                fn = target->fns[i];
+        if (!fn) {
+            ref_error(fi, "flow %d has no function %d%s", flow_id, fid,
+                      target == self ? " applied before this one" : "");
+            return NULL;
+        }
+    }
+    struct mapi_ref *r = calloc(1, sizeof(*r));
+    if (!r) {
+        ref_error(fi, "out of memory");
+        return NULL;
+    }
+    r->flow = target;
+    r->fn = fn;
+    if (target != self) {
+        atomic_fetch_add(&target->refs, 1);
+        r->counted = 1;
+        if (!target->referenced) {
+            /* Leave function sharing: the capture thread regroups at its next batch. */
+            pthread_mutex_lock(&target->dev->lock);
+            target->referenced = 1;
+            target->dev->active_gen++;
+            pthread_mutex_unlock(&target->dev->lock);
+        }
+    } else {
+        self->referenced = 1; /* not shareable anyway (the referencing function is not) */
+    }
+    r->next = me->refs;
+    me->refs = r;
+    return r;
+}
+
+void refs_release(struct fn_inst *fn)
+{
+    struct mapi_ref *r = fn->refs;
+    while (r) {
+        struct mapi_ref *next = r->next;
+        if (r->counted)
+            flow_put(r->flow);
+        free(r);
+        r = next;
+    }
+    fn->refs = NULL;
+}
+
+uint32_t refs_size(const struct mapi_ref *r)
+{
+    return r && r->fn ? r->fn->fi.result_size : 0;
+}
+
+/* The referenced result, or NULL before its flow connected (or for a flow reference). */
+static const void *ref_result(const struct mapi_ref *r)
+{
+    if (!r || !r->fn ||
+        atomic_load_explicit(&r->flow->run_status, memory_order_acquire) == FLOW_INIT)
+        return NULL;
+    return r->fn->fi.result;
+}
+
+uint32_t refs_read(const struct mapi_ref *r, void *buf, uint32_t len)
+{
+    const void *src = ref_result(r);
+    uint32_t size = refs_size(r);
+    if (!src || size == 0) {
+        memset(buf, 0, len);
+        return 0;
+    }
+    uint32_t n = len < size ? len : size;
+    const uint32_t *seqp = r->fn->fi.result_seq;
+    for (;;) {
+        uint32_t s1 = __atomic_load_n(seqp, __ATOMIC_ACQUIRE);
+        memcpy(buf, src, n);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (!(s1 & 1u) && __atomic_load_n(seqp, __ATOMIC_RELAXED) == s1)
+            break;
+    }
+    if (n < len)
+        memset((char *)buf + n, 0, len - n);
+    return size;
+}
+
+uint64_t refs_read_u64(const struct mapi_ref *r)
+{
+    uint8_t b[8];
+    refs_read(r, b, sizeof(b));
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+int refs_reset(const struct mapi_ref *r)
+{
+    if (!ref_result(r) || !r->fn->fi.def->reset)
+        return 0;
+    r->fn->fi.def->reset(&r->fn->fi);
+    return 1;
+}
+
+int refs_flow_status(const struct mapi_ref *r)
+{
+    return r ? atomic_load_explicit(&r->flow->run_status, memory_order_acquire) : FLOW_CLOSED;
+}
