@@ -57,11 +57,16 @@ enum mapi_file_formats {
     MFF_RAW = 1,
     MFF_DAG_ERF = 2,
     MFF_COMBO6 = 3,
-    MFF_NAPATECH = 4
+    MFF_NAPATECH = 4,
+    MFF_PCAPNG = 5 /* ours: TO_FILE writes pcapng (nanosecond timestamps) */
 };
 #define MFF_PCAP_STR "MFF_PCAP"
 #define MFF_DAG_ERF_STR "MFF_DAG_ERF"
 #define MFF_NAPATECH_STR "MFF_NAPATECH"
+/* ORed into TO_FILE's format: replace an existing file instead of failing with 3083. In
+ * general, a 'w' (file) argument right after an int argument carrying this bit is opened with
+ * O_TRUNC instead of O_EXCL. */
+#define MFF_OVERWRITE 0x100
 
 enum mapi_read_result_method { MAPI_COPY, MAPI_REF };
 enum cooking_direction { CLIENT_SIDE = 1, SERVER_SIDE, BOTH_SIDE };

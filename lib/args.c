@@ -272,16 +272,25 @@ static int open_files(struct lib_args *out)
             lm_set_error(MFUNCT_INVALID_ARGUMENT, "too many file arguments");
             return -1;
         }
+        /* An int argument just before the file may ask to replace an existing file
+         * (MFF_OVERWRITE in TO_FILE's format); the function truncates it when it starts. */
+        int overwrite = i > 0 && out->a[i - 1].type == 'i' && (out->a[i - 1].i & MFF_OVERWRITE);
+        int created = 1;
         int fd = open(a->s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST && overwrite) {
+            created = 0;
+            fd = open(a->s, O_WRONLY | O_CLOEXEC);
+        }
         if (fd < 0) {
             if (errno == EEXIST)
-                lm_set_error(MDLIB_FILE_EXSISTS, "%s", a->s);
+                lm_set_error(MDLIB_FILE_EXSISTS,
+                             "%s exists (add MFF_OVERWRITE to the format to replace it)", a->s);
             else
                 lm_set_error(MAPI_ERROR_FILE, "%s: %s", a->s, strerror(errno));
             return -1;
         }
-        char *path = strdup(a->s);
-        if (!path) {
+        char *path = created ? strdup(a->s) : NULL;
+        if (created && !path) {
             close(fd);
             unlink(a->s);
             lm_set_error(MAPID_MEM_ALLOCATION_ERROR, "out of memory");

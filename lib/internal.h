@@ -213,7 +213,8 @@ struct lib_args {
     struct lib_arg *a;
     int n;
     int fds[WIRE_MAX_FDS];     /* opened 'w' files */
-    char *paths[WIRE_MAX_FDS]; /* their names, to remove them again if the apply fails */
+    char *paths[WIRE_MAX_FDS]; /* names of the files we created (NULL for a file replaced),
+                                  to remove them again if the apply fails */
     int nfds;
 };
 

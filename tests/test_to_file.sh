@@ -10,7 +10,11 @@
 #   3. count 10: exactly the first 10 packets and result 0; count above the trace's length:
 #      every packet and result 11;
 #   4. errors: existing file -> 3083 (file untouched), unwritable place -> 6155, format 7 ->
-#      7001 (no file left behind); mapid stays up and stops cleanly.
+#      7001 (no file left behind); mapid stays up and stops cleanly;
+#   5. MFF_PCAPNG (5): the same comparisons on the pcapng file (read by tcpdump), and at
+#      nanosecond precision for a nanosecond capture; checked by capinfos as pcapng;
+#   6. MFF_OVERWRITE (0x100) replaces an existing (longer) file; the file is complete as soon
+#      as the flow is FLOW_FINISHED (copied before mapi_close_flow).
 #
 # Usage: test_to_file.sh BUILD_DIR SOURCE_DIR
 set -eu
@@ -55,7 +59,9 @@ open(dst, "wb").write(b"".join(out))
 EOF
 }
 
-# dump FILE [FILTER]: tcpdump's text of the packets (timestamps, bytes, wire lengths).
+# dump FILE [FILTER]: tcpdump's text of the packets (timestamps, bytes, wire lengths), at the
+# precision in $PRECISION (micro unless set).
+PRECISION=micro
 dump()
 {
     local f=$1 filter=${2:-}
@@ -63,19 +69,20 @@ dump()
         tcpdump -r "$f" -w "$TMPD/filtered.pcap" "$filter" 2>/dev/null
         f=$TMPD/filtered.pcap
     fi
-    tcpdump -r "$f" -tt -n -xx 2>/dev/null
-    tcpdump -r "$f" -tt -n -e 2>/dev/null
+    tcpdump --time-stamp-precision=$PRECISION -r "$f" -tt -n -xx 2>/dev/null
+    tcpdump --time-stamp-precision=$PRECISION -r "$f" -tt -n -e 2>/dev/null
 }
 
 # check NAME TRACE ORACLE WANT_RESULT COUNT [FILTER]: TO_FILE of TRACE must equal ORACLE (the
 # first COUNT packets of it if COUNT > 0), and the result must be WANT_RESULT.
 N=0
+FORMAT=0
 check()
 {
     local name=$1 trace=$2 oracle=$3 want=$4 count=$5 filter=${6:-} out res
     N=$((N + 1))
     out=$TMPD/out$N.pcap
-    if ! res=$("$TBIN/mapi_tofile" "$trace" "$out" 0 "$count" ${filter:+"$filter"}); then
+    if ! res=$("$TBIN/mapi_tofile" "$trace" "$out" "$FORMAT" "$count" ${filter:+"$filter"}); then
         fail "$name: mapi_tofile failed"
         return 0
     fi
@@ -161,6 +168,35 @@ res=$("$TBIN/mapi_tofile" "$DATA/iphone.pcap" "$TMPD/badfmt.pcap" 7 0) || res="c
 [ "$FAILURES" -ne 0 ] || pass "errors: 3083 (exists), 6155 (cannot create), 7001 (format)"
 # After the errors mapid still works.
 check "iphone.pcap after the errors" "$DATA/iphone.pcap" "$DATA/iphone.pcap" 11 0
+
+# 5. pcapng.
+FORMAT=5
+for f in iphone.pcap weibo.pcap pptp.pcap; do
+    check "$f as pcapng" "$DATA/$f" "$DATA/$f" 11 0
+done
+check "weibo.pcap as pcapng, filter tcp, count 10" "$DATA/weibo.pcap" "$DATA/weibo.pcap" 0 10 tcp
+PRECISION=nano
+check "doq-nsec.pcap as pcapng, nanoseconds" "$DATA/doq-nsec.pcap" "$DATA/doq-nsec.pcap" 11 0
+PRECISION=micro
+fmt=$(capinfos -t "$TMPD/out$N.pcap" 2>/dev/null | awk -F': *' '/File type/ {print $2}')
+case "$fmt" in
+*pcapng*) pass "capinfos: $fmt" ;;
+*) fail "capinfos file type of the pcapng output: '$fmt'" ;;
+esac
+
+# 6. Overwriting, and a file complete at FLOW_FINISHED.
+head -c 200000 /dev/urandom >"$TMPD/old.pcap"
+res=$(MAPI_TOFILE_SNAPSHOT=$TMPD/snap.pcap "$TBIN/mapi_tofile" "$DATA/iphone.pcap" \
+    "$TMPD/old.pcap" $((0x100)) 0) || res="client failed"
+dump "$DATA/iphone.pcap" >"$TMPD/want.txt"
+dump "$TMPD/old.pcap" >"$TMPD/got.txt"
+dump "$TMPD/snap.pcap" >"$TMPD/snap.txt"
+if [ "$res" = 11 ] && cmp -s "$TMPD/want.txt" "$TMPD/got.txt" &&
+    cmp -s "$TMPD/old.pcap" "$TMPD/snap.pcap"; then
+    pass "MFF_OVERWRITE replaced a longer file; complete at FLOW_FINISHED"
+else
+    fail "MFF_OVERWRITE: result '$res', or the file (or its copy at FLOW_FINISHED) differs"
+fi
 
 mapid_alive tofile || fail "mapid died"
 stop_mapid tofile

@@ -77,13 +77,14 @@ static const struct mapi_fn_def stdflib_functions[] = {
     {
         .name = "TO_FILE",
         .argdescr = "iwl",
-        .descr = "Writes the packets to a pcap file (format MFF_PCAP or MFF_RAW, file, "
-                 "count; 0 = all)",
+        .descr = "Writes the packets to a pcap or pcapng file (format MFF_PCAP, MFF_RAW or "
+                 "MFF_PCAPNG, | MFF_OVERWRITE; file; count, 0 = all)",
         .flags = MAPI_FN_RAW,
         .instance = stdflib_to_file_instance,
         .init = stdflib_to_file_init,
         .process = stdflib_to_file_process,
         .cleanup = stdflib_to_file_cleanup,
+        .flush = stdflib_to_file_flush,
     },
     {
         .name = "PKTINFO",

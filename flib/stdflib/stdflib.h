@@ -137,6 +137,7 @@ STDFLIB_HIDDEN int stdflib_to_file_instance(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_to_file_init(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_to_file_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
 STDFLIB_HIDDEN void stdflib_to_file_cleanup(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN void stdflib_to_file_flush(struct mapi_fn_instance *fi);
 
 /* PKTINFO (pktinfo.c) */
 STDFLIB_HIDDEN int stdflib_pktinfo_instance(struct mapi_fn_instance *fi);
