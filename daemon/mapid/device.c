@@ -219,6 +219,39 @@ static int group_flows(struct flow **snap, int ns, uint64_t batch_first, struct 
     return decode;
 }
 
+/*
+ * A live device with no packets for a while (next_batch timed out): periodic functions still
+ * see time pass, so a quiet link closes its intervals (BUCKET, STATS, ...) on time. The clock
+ * is taken IDLE_TICK_LAG_NS in the past, well beyond the driver's block timeout, so a packet
+ * still waiting in the kernel's ring never lands in an interval already closed.
+ */
+#define IDLE_TICK_LAG_NS 50000000ull
+
+static void idle_tick(struct device *d)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec - IDLE_TICK_LAG_NS;
+    uint64_t ts = ((ns / 1000000000ull) << 32) + (((ns % 1000000000ull) << 32) / 1000000000ull);
+    struct flow *ticking[64];
+    int nt = 0;
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < d->nactive && nt < 64; i++) {
+        struct flow *f = d->active[i];
+        if (f->has_tick && ts >= f->start_ts && ts >= f->last_ts) {
+            atomic_fetch_add(&f->refs, 1);
+            ticking[nt++] = f;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    for (int i = 0; i < nt; i++) {
+        ticking[i]->last_ts = ts;
+        flow_tick(ticking[i], ts);
+        flow_batch_done(ticking[i]); /* wake readers of queued records */
+        flow_put(ticking[i]);
+    }
+}
+
 static void *capture_thread(void *arg)
 {
     struct device *d = arg;
@@ -236,8 +269,11 @@ static void *capture_thread(void *arg)
     int end = 0;
     while (!atomic_load(&d->stop)) {
         int n = d->ops->next_batch(d->src, pkts, MAPID_BATCH, 100);
-        if (n == 0)
+        if (n == 0) {
+            if (!d->offline)
+                idle_tick(d);
             continue;
+        }
         if (n < 0) {
             const char *e = d->ops->error(d->src);
             if (n == CAPTURE_EOF && !(e && *e))
@@ -285,9 +321,13 @@ static void *capture_thread(void *arg)
          * reference, and its followers (if any) must not miss packets. */
         for (int i = 0; i < n; i++) {
             /* Periodic functions close their intervals before anyone counts this packet. */
-            for (int j = 0; tick && j < nrun; j++)
-                if (runners[j]->has_tick && pkts[i].ts >= runners[j]->start_ts)
+            for (int j = 0; tick && j < nrun; j++) {
+                if (runners[j]->has_tick && pkts[i].ts >= runners[j]->start_ts &&
+                    pkts[i].ts >= runners[j]->last_ts) {
+                    runners[j]->last_ts = pkts[i].ts;
                     flow_tick(runners[j], pkts[i].ts);
+                }
+            }
             for (int j = 0; j < nrun; j++)
                 if (pkts[i].ts >= runners[j]->start_ts)
                     flow_process(runners[j], &pkts[i]);

@@ -94,6 +94,7 @@ struct flow {
     struct flow *leader;   /* capture thread: the flow that runs this one's chain, or NULL */
     int referenced;        /* another function reads our results: never shared (refs.c) */
     int has_tick;          /* a function has a tick() callback (set at connect) */
+    uint64_t last_ts;      /* capture thread: latest time given to tick() (never goes back) */
     atomic_int run_status; /* enum mapi_flow_status, readable from capture threads */
     atomic_int refs;
     atomic_int closed;
