@@ -29,7 +29,7 @@
 
 #define MAPI_SHM_MAGIC 0x4d41504953484d31ull  /* "MAPISHM1" */
 #define MAPI_RING_MAGIC 0x4d41504952494e47ull /* "MAPIRING" */
-#define MAPI_SHM_VERSION 1u
+#define MAPI_SHM_VERSION 2u
 
 struct mapi_shm_slot {
     int32_t fid;
@@ -49,8 +49,10 @@ struct mapi_shm_hdr {
 
 struct mapi_shm_result {
     uint32_t seq; /* seqlock: odd while mapid writes */
-    uint32_t reserved;
-    unsigned char data[]; /* 8-byte aligned */
+    uint32_t reserved[3];
+    /* 16-byte aligned (result areas start on 64-byte boundaries): results may hold long
+     * double (STATS) */
+    _Alignas(16) unsigned char data[];
 };
 
 #define MAPI_RING_HDR_SIZE 4096u

@@ -152,9 +152,10 @@ struct lib_fn {
     /* Set at connect: */
     const struct mapi_shm_result *slot; /* NULL if the region has no slot for this fid */
     uint32_t slot_size;
-    void *buf;             /* library-owned copy handed out by mapi_read_results */
+    void *buf;             /* library-owned copy handed out by mapi_read_results (aligned) */
+    uint32_t bufcap;       /* bytes at buf */
     mapi_results_t res;    /* the struct mapi_read_results returns */
-    struct lib_ring *ring; /* TO_BUFFER functions only */
+    struct lib_ring *ring; /* TO_BUFFER and MAPI_FN_QUEUE functions only */
 };
 
 struct lib_flow {

@@ -464,6 +464,7 @@ static int attach_region(struct lib_flow *f, int fd, uint64_t bytes)
                 break;
             fn->slot_size = h->slots[i].size;
             fn->buf = calloc(1, fn->slot_size ? fn->slot_size : 1);
+            fn->bufcap = fn->slot_size;
             if (!fn->buf) {
                 lm_set_error(MAPID_MEM_ALLOCATION_ERROR, "out of memory");
                 return -1;
@@ -492,6 +493,7 @@ static void detach_all(struct lib_flow *f)
             continue;
         free(fn->buf);
         fn->buf = NULL;
+        fn->bufcap = 0;
         fn->slot = NULL;
         fn->ring = NULL;
     }
@@ -576,10 +578,10 @@ out:
 /* ---- results and packets ------------------------------------------------------------- */
 
 /*
- * The next record of a MAPI_FN_QUEUE function (BUCKET, HASHSAMP, THRESHOLD): res points into
- * the shared queue, valid until the next read of this fid. Waits for a record; NULL with 6158
- * once the flow has finished (end of a trace) and the queue is empty, 6146 if the function
- * keeps no queue (e.g. HASHSAMP with keep = 0).
+ * The next record of a MAPI_FN_QUEUE function (BUCKET, HASHSAMP, THRESHOLD): res points to a
+ * library-owned, suitably aligned copy, valid until the next read of this fid. Waits for a record;
+ * NULL with 6158 once the flow has finished (end of a trace) and the queue is empty, 6146 if the
+ * function keeps no queue (e.g. HASHSAMP with keep = 0).
  */
 static mapi_results_t *read_queue(int fd, int fid)
 {
@@ -597,10 +599,23 @@ static mapi_results_t *read_queue(int fd, int fid)
     struct mapipkt *rec;
     int rc = lm_ring_next(f, fn->ring, &rec);
     mapi_results_t *out = NULL;
+    if (rc == RING_PACKET && rec->caplen > fn->bufcap) {
+        /* Records sit 4-byte aligned in the ring: hand out an aligned copy. */
+        void *nb = malloc(rec->caplen);
+        if (!nb) {
+            lm_flow_release(f);
+            lm_set_error(MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+            return NULL;
+        }
+        free(fn->buf);
+        fn->buf = nb;
+        fn->bufcap = rec->caplen;
+    }
     if (rc == RING_PACKET) {
         struct timeval tv;
         gettimeofday(&tv, NULL);
-        fn->res.res = &rec->pkt;
+        memcpy(fn->buf, &rec->pkt, rec->caplen);
+        fn->res.res = fn->buf;
         fn->res.ts = (unsigned long long)tv.tv_sec * 1000000ull + (unsigned long long)tv.tv_usec;
         fn->res.size = (int)rec->caplen;
         out = &fn->res;
