@@ -187,6 +187,67 @@ else
     fail "root lists [$got], expected [$want]"
 fi
 
+# (c2) nobody may not reference root's flow in a function's arguments: a raw client of
+# nobody's (libmapi would only translate nobody's own descriptors) creates a trace flow,
+# applies PKT_COUNTER, then BINOP naming root's flow ('r', refused by mapid with 7002), SYNC
+# listing root's flow ('R', refused with 7001) and, as a control, SYNC listing its own flow.
+RAW_REF='
+import socket, struct, sys, os
+MAGIC, HELLO, CREATE_OFFLINE_FLOW, APPLY = 0x4D415049, 1, 6, 8
+def recvall(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError("mapid closed the connection")
+        b += c
+    return b
+def call(s, typ, reqid, payload, fds=()):
+    msg = struct.pack("!IBBHII", MAGIC, 1, 0, typ, len(payload), reqid) + payload
+    if fds:
+        socket.send_fds(s, [msg], list(fds))
+    else:
+        s.sendall(msg)
+    while True:
+        magic, ver, flags, rtyp, length, rid = struct.unpack("!IBBHII", recvall(s, 16))
+        body = recvall(s, length)
+        if rid == 0:
+            continue
+        return flags, body
+def wstr(t):
+    b = t.encode()
+    return struct.pack("!I", len(b)) + b
+def apply(s, reqid, flow, name, args):
+    p = struct.pack("!i", flow) + wstr(name) + struct.pack("!I", len(args))
+    for letter, v in args:
+        p += letter.encode() + (wstr(v) if letter in "sSR" else struct.pack("!i", v))
+    flags, body = call(s, APPLY, reqid, p)
+    return "err %d" % struct.unpack("!i", body[:4])[0] if flags & 1 else "ok"
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(sys.argv[1])
+    call(s, HELLO, 1, struct.pack("!HH", 1, 1))
+    tf = os.open(sys.argv[2], os.O_RDONLY)
+    flags, body = call(s, CREATE_OFFLINE_FLOW, 2, struct.pack("!I", 0) + wstr(sys.argv[2]), [tf])
+    if flags & 1:
+        raise ValueError("CREATE_OFFLINE_FLOW failed")
+    own = struct.unpack("!i", body[:4])[0]
+    root = int(sys.argv[3])
+    print(apply(s, 3, own, "PKT_COUNTER", []),
+          apply(s, 4, own, "BINOP", [("i", 0), ("r", root), ("f", 1), ("r", own), ("f", 1)]),
+          apply(s, 5, own, "SYNC", [("R", str(root))]),
+          apply(s, 6, own, "SYNC", [("R", str(own))]))
+except (OSError, EOFError, ValueError, struct.error) as e:
+    print("fail %s" % e)
+'
+got=$("${NOBODY[@]}" "$PY" -c "$RAW_REF" "$TMPD/users.sock" "$TMPD/trace.pcap" "$rid")
+if [ "$got" = "ok err 7002 err 7001 ok" ]; then
+    pass "nobody's references to root's flow are refused (7002 'r', 7001 'R'), its own accepted"
+else
+    fail "nobody's references to root's flow: got '$got', expected 'ok err 7002 err 7001 ok'"
+fi
+
 # (d) nobody may not close root's flow.
 got=$(raw_close nobody "$rid")
 if [ "$got" = "err 3086" ]; then

@@ -157,7 +157,14 @@ void device_add_active(struct device *d, struct flow *f)
         d->capactive = cap;
     }
     atomic_fetch_add(&f->refs, 1);
-    d->active[d->nactive++] = f;
+    /* Kept in flow id order: a flow may reference only flows created before it (refs.c), so
+     * the flows it reads have already seen each packet when it runs. */
+    int at = d->nactive;
+    while (at > 0 && d->active[at - 1]->id > f->id)
+        at--;
+    memmove(&d->active[at + 1], &d->active[at], sizeof(*d->active) * (size_t)(d->nactive - at));
+    d->active[at] = f;
+    d->nactive++;
     d->active_gen++;
     if (d->offline && d->status == DEVICE_FINISHED)
         flow_finish(f, FLOW_FINISHED); /* connected after the end of the trace */
