@@ -7,10 +7,17 @@
  *   flow 1: PKT_COUNTER, BYTE_COUNTER                                   (every packet)
  *   flow 2: BPF_FILTER "udp and dst port 9", PKT_COUNTER, BYTE_COUNTER
  *   flow 3: BPF_FILTER "udp and dst port 9", TO_BUFFER(NOWAIT)
+ *   flow 4: BPF_FILTER "udp and dst port 9", PKTINFO(PKT_SIZE), STATS over it ("0"),
+ *           HASHSAMP(1024, 0), PKT_COUNTER
+ *   flow 5: BPF_FILTER "udp and dst port 9", PKT_COUNTER, BUCKET over it ("200ms", reset)
  * prints "ready", reads flow 3's packets until N arrived or SECONDS passed, waits a little for
  * the counters, and prints "key value" lines: all_pkts, all_bytes, udp9_pkts, udp9_bytes,
  * buf_pkts, buf_bytes (wire lengths), buf_caplen_ok (1 if caplen == wlen for all), buf_seq_ok
- * (1 if the first 4 payload bytes, a big-endian sequence number, were 0, 1, 2, ... in order).
+ * (1 if the first 4 payload bytes, a big-endian sequence number, were 0, 1, 2, ... in order),
+ * stats_count, stats_sum, stats_min, stats_max (of the wire lengths), hashsamp_pkts, and
+ * bucket_sum (packets summed over buckets read until they add up to N or 3 s passed: on a
+ * quiet link the buckets keep closing, by mapid's idle ticks) and bucket_steps_ok (1 if the
+ * bucket timestamps advance by exactly 200 ms).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,9 @@
 #include <sys/socket.h>
 
 #include <mapi.h>
+#include <mapi/bucket.h>
+#include <mapi/pktinfo.h>
+#include <mapi/stats.h>
 
 #define UDP_PAYLOAD_OFF 42 /* Ethernet 14 + IPv4 20 + UDP 8 */
 
@@ -82,7 +92,21 @@ int main(int argc, char **argv)
     int buf = mapi_apply_function(fd3, "TO_BUFFER", NOWAIT);
     if (all_pkts < 0 || all_bytes < 0 || udp_pkts < 0 || udp_bytes < 0 || buf < 0)
         fatal("mapi_apply_function");
-    if (mapi_connect(fd1) < 0 || mapi_connect(fd2) < 0 || mapi_connect(fd3) < 0)
+    int fd4 = mapi_create_flow(dev);
+    int fd5 = mapi_create_flow(dev);
+    if (fd4 < 0 || fd5 < 0 || mapi_apply_function(fd4, "BPF_FILTER", "udp and dst port 9") < 0 ||
+        mapi_apply_function(fd5, "BPF_FILTER", "udp and dst port 9") < 0)
+        fatal("flows 4 and 5");
+    int size = mapi_apply_function(fd4, "PKTINFO", PKT_SIZE);
+    int stats = mapi_apply_function(fd4, "STATS", fd4, size, "0");
+    int hs = mapi_apply_function(fd4, "HASHSAMP", 1024, 0);
+    int hs_pkts = mapi_apply_function(fd4, "PKT_COUNTER");
+    int b_pkts = mapi_apply_function(fd5, "PKT_COUNTER");
+    int bucket = mapi_apply_function(fd5, "BUCKET", fd5, b_pkts, "200ms", 1);
+    if (size < 0 || stats < 0 || hs < 0 || hs_pkts < 0 || b_pkts < 0 || bucket < 0)
+        fatal("mapi_apply_function (flows 4 and 5)");
+    if (mapi_connect(fd1) < 0 || mapi_connect(fd2) < 0 || mapi_connect(fd3) < 0 ||
+        mapi_connect(fd4) < 0 || mapi_connect(fd5) < 0)
         fatal("mapi_connect");
     printf("ready\n");
     fflush(stdout);
@@ -126,6 +150,31 @@ int main(int argc, char **argv)
     printf("udp9_pkts %llu\nudp9_bytes %llu\n", counter(fd2, udp_pkts), counter(fd2, udp_bytes));
     printf("buf_pkts %llu\nbuf_bytes %llu\nbuf_caplen_ok %d\nbuf_seq_ok %d\n", got, bytes,
            caplen_ok, seq_ok);
+    mapi_results_t *r = mapi_read_results(fd4, stats);
+    if (r == NULL || r->size != (int)sizeof(stats_t))
+        fatal("mapi_read_results(STATS)");
+    stats_t *st = r->res;
+    printf("stats_count %llu\nstats_sum %.0Lf\nstats_min %.0f\nstats_max %.0f\n", st->count,
+           st->sum, st->min, st->max);
+    printf("hashsamp_pkts %llu\n", counter(fd4, hs_pkts));
+    unsigned long long bsum = 0, prev_ts = 0;
+    int steps_ok = 1;
+    double bend = now() + 3;
+    while (bsum < n && now() < bend) {
+        r = mapi_read_results(fd5, bucket); /* blocks at most about 200 ms: idle ticks */
+        if (r == NULL)
+            fatal("mapi_read_results(BUCKET)");
+        struct bucket_data *b = r->res;
+        /* 200 ms in 32.32 ticks, rounded as stdflib_parse_duration does */
+        unsigned long long step = (unsigned long long)(0.2 * 4294967296.0 + 0.5);
+        if (prev_ts && b->timestamp - prev_ts != step)
+            steps_ok = 0;
+        prev_ts = b->timestamp;
+        bsum += b->data;
+    }
+    printf("bucket_sum %llu\nbucket_steps_ok %d\n", bsum, steps_ok);
+    mapi_close_flow(fd4);
+    mapi_close_flow(fd5);
     mapi_close_flow(fd1);
     mapi_close_flow(fd2);
     mapi_close_flow(fd3);

@@ -8,8 +8,10 @@
 # BYTE_COUNTER, BPF_FILTER "udp and dst port 9" + counters, and TO_BUFFER. Namespace B then
 # sends exactly N UDP packets to 198.18.0.1 port 9 with payload sizes cycling from 18 to 1400
 # bytes (a burst, then the last five 0.2 s apart, so that a packet that waits in a capture
-# buffer for more traffic to arrive is noticed), and the counts, the byte sums (wire length = payload + 42: Ethernet, IPv4, UDP) and
-# the packets delivered by TO_BUFFER must be exact.
+# buffer for more traffic to arrive is noticed), and the counts, the byte sums (wire length =
+# payload + 42: Ethernet, IPv4, UDP) and the packets delivered by TO_BUFFER must be exact; so
+# must STATS over the packet sizes, HASHSAMP keeping all of them, and the packets summed over
+# 200 ms BUCKETs (which close on a quiet link too).
 #
 # Usage: test_live.sh BUILD_DIR SOURCE_DIR
 set -eu
@@ -100,6 +102,18 @@ check buf_pkts "$N"
 check buf_bytes "$want_bytes"
 check buf_caplen_ok 1
 check buf_seq_ok 1
+# STATS over PKTINFO(PKT_SIZE): payload sizes 18 + (i * 37) % 1383, plus 42.
+read -r want_min want_max <<<"$("$PY" -c "
+n = $N
+s = [18 + (i * 37) % 1383 + 42 for i in range(n)]
+print(min(s), max(s))")"
+check stats_count "$N"
+check stats_sum "$want_bytes"
+check stats_min "$want_min"
+check stats_max "$want_max"
+check hashsamp_pkts "$N"
+check bucket_sum "$N"
+check bucket_steps_ok 1
 
 stop_mapid live
 finish

@@ -318,8 +318,12 @@ static void *capture_thread(void *arg)
         for (int i = 0; i < ns; i++)
             atomic_fetch_add(&snap[i]->refs, 1);
         pthread_mutex_unlock(&d->lock);
-        if (regroup)
+        if (regroup) {
             decode = group_flows(snap, ns, batch_first, runners, &nrun, followers, &nfol, &tick);
+            /* From this packet on they run: SYNC may let its flow start on the same one. */
+            for (int i = 0; i < ns; i++)
+                atomic_store_explicit(&snap[i]->cell->running, 1, memory_order_release);
+        }
         /* Parse once: every packet is decoded here, for all flows, unless no flow's
          * functions read the decoded fields (all MAPI_FN_RAW). */
         for (int i = 0; decode && i < n; i++)

@@ -35,7 +35,8 @@ static int load_one(struct mapid *m, const char *file)
     }
     int n = 0;
     for (const struct mapi_fn_def *d = lib->functions; d->name; d++) {
-        if (!d->argdescr || !d->process || strspn(d->argdescr, "sSRircflw") != strlen(d->argdescr)) {
+        if (!d->argdescr || !d->process ||
+            strspn(d->argdescr, "sSRircflw") != strlen(d->argdescr)) {
             mapi_log(LOG_LVL_ERROR, "%s: function %s has a bad definition", path, d->name);
             dlclose(dl);
             return -1;

@@ -75,7 +75,14 @@ struct flow *flow_create(struct mapid *m, struct client *c, struct device *d)
     f->region_fd = -1;
     atomic_init(&f->refs, 1);
     atomic_init(&f->closed, 0);
-    atomic_init(&f->run_status, FLOW_INIT);
+    f->cell = calloc(1, sizeof(*f->cell));
+    if (!f->cell) {
+        free(f);
+        return NULL;
+    }
+    atomic_init(&f->cell->status, FLOW_INIT);
+    atomic_init(&f->cell->running, 0);
+    atomic_init(&f->cell->refs, 1);
     /* keep the list ordered by id: append */
     struct flow **pp = &m->flows;
     while (*pp)
@@ -356,7 +363,7 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     }
     f->status = FLOW_ACTIVE;
     __atomic_store_n(&f->shm->status, FLOW_ACTIVE, __ATOMIC_RELEASE);
-    atomic_store_explicit(&f->run_status, FLOW_ACTIVE, memory_order_release);
+    atomic_store_explicit(&f->cell->status, FLOW_ACTIVE, memory_order_release);
     return 0;
 }
 
@@ -371,7 +378,7 @@ static void ring_wake_consumer(struct ring *r)
 
 void flow_finish(struct flow *f, int status)
 {
-    atomic_store_explicit(&f->run_status, status, memory_order_release);
+    atomic_store_explicit(&f->cell->status, status, memory_order_release);
     if (f->shm)
         __atomic_store_n(&f->shm->status, (uint32_t)status, __ATOMIC_RELEASE);
     for (int i = 0; i < f->nfns; i++) {
@@ -397,6 +404,7 @@ static void flow_free(struct flow *f)
         free(fn);
     }
     free(f->fns);
+    flow_cell_put(f->cell);
     free(f->copybuf);
     free(f->signature);
     if (f->region)
@@ -404,6 +412,12 @@ static void flow_free(struct flow *f)
     if (f->region_fd >= 0)
         close(f->region_fd);
     free(f);
+}
+
+void flow_cell_put(struct flow_cell *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        free(c);
 }
 
 void flow_put(struct flow *f)

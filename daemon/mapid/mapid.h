@@ -68,6 +68,18 @@ struct fn_inst {
     struct flow *flow;
 };
 
+/*
+ * What other flows may learn about a flow from any thread, in a small reference-counted
+ * object of its own: SYNC's flow references hold the cell, not the flow, so they may name
+ * flows created later without keeping them alive (no cycles).
+ */
+struct flow_cell {
+    atomic_int status;  /* enum mapi_flow_status */
+    atomic_int running; /* the capture thread has started running the flow */
+    atomic_int refs;
+};
+void flow_cell_put(struct flow_cell *c);
+
 struct flow {
     int id;
     uid_t uid;
@@ -88,14 +100,14 @@ struct flow {
     int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
     /* Function sharing: flows whose chains are identical and shareable (signature != NULL)
      * and that started on the same packet run once, by the group's leader (capture thread). */
-    int needs_decode;      /* a function reads the decoded fields (not MAPI_FN_RAW) */
-    char *signature;       /* set at connect; NULL if the chain cannot be shared */
-    uint64_t first_seq;    /* capture thread: seq of the first packet the flow was offered */
-    struct flow *leader;   /* capture thread: the flow that runs this one's chain, or NULL */
-    int referenced;        /* another function reads our results: never shared (refs.c) */
-    int has_tick;          /* a function has a tick() callback (set at connect) */
-    uint64_t last_ts;      /* capture thread: latest time given to tick() (never goes back) */
-    atomic_int run_status; /* enum mapi_flow_status, readable from capture threads */
+    int needs_decode;       /* a function reads the decoded fields (not MAPI_FN_RAW) */
+    char *signature;        /* set at connect; NULL if the chain cannot be shared */
+    uint64_t first_seq;     /* capture thread: seq of the first packet the flow was offered */
+    struct flow *leader;    /* capture thread: the flow that runs this one's chain, or NULL */
+    int referenced;         /* another function reads our results: never shared (refs.c) */
+    int has_tick;           /* a function has a tick() callback (set at connect) */
+    uint64_t last_ts;       /* capture thread: latest time given to tick() (never goes back) */
+    struct flow_cell *cell; /* status readable from capture threads, outlives the flow */
     atomic_int refs;
     atomic_int closed;
     struct flow *next; /* in the global list, ordered by id */

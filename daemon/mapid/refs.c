@@ -9,7 +9,8 @@
  *     function run on the same capture thread: values are read between packets, never while
  *     being written, and resets never race with process();
  *   - it must be the referencing function's own flow (a function applied earlier) or a flow
- *     created before (a lower id), so references never form cycles;
+ *     created before (a lower id), so references never form cycles; a flow reference (fid 0,
+ *     SYNC) may name any flow of the device, since it holds only the flow's status cell;
  *   - the referencing instance holds a reference count on another flow (struct flow refs), so
  *     that flow's memory lives until the instance goes, even if the flow closes first (its
  *     values then stop changing);
@@ -24,9 +25,10 @@
 #include "daemon/mapid/mapid.h"
 
 struct mapi_ref {
-    struct flow *flow;  /* referenced flow */
-    struct fn_inst *fn; /* referenced function, NULL for a flow reference (fid 0) */
-    int counted;        /* we hold a reference count on flow (another flow than our own) */
+    struct flow *flow;      /* referenced flow (function references only) */
+    struct flow_cell *cell; /* its status, held by every reference */
+    struct fn_inst *fn;     /* referenced function, NULL for a flow reference (fid 0) */
+    int counted;            /* we hold a reference count on flow (another flow than our own) */
     struct mapi_ref *next;
 };
 
@@ -61,7 +63,7 @@ struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid)
                   target->dev->name, self->dev->name);
         return NULL;
     }
-    if (target != self && target->id > self->id) {
+    if (fid != 0 && target != self && target->id > self->id) {
         ref_error(fi, "flow %d was created after this flow %d: reference earlier flows only",
                   flow_id, self->id);
         return NULL;
@@ -82,9 +84,14 @@ struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid)
         ref_error(fi, "out of memory");
         return NULL;
     }
-    r->flow = target;
+    r->cell = target->cell;
+    atomic_fetch_add(&r->cell->refs, 1);
     r->fn = fn;
-    if (target != self) {
+    if (fid == 0) {
+        /* A flow reference (SYNC) only reads the status: it holds the cell, not the flow,
+         * so it may name any flow of the device, even one created later. */
+    } else if (target != self) {
+        r->flow = target;
         atomic_fetch_add(&target->refs, 1);
         r->counted = 1;
         if (!target->referenced) {
@@ -95,6 +102,7 @@ struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid)
             pthread_mutex_unlock(&target->dev->lock);
         }
     } else {
+        r->flow = target;
         self->referenced = 1; /* not shareable anyway (the referencing function is not) */
     }
     r->next = me->refs;
@@ -109,6 +117,7 @@ void refs_release(struct fn_inst *fn)
         struct mapi_ref *next = r->next;
         if (r->counted)
             flow_put(r->flow);
+        flow_cell_put(r->cell);
         free(r);
         r = next;
     }
@@ -123,8 +132,7 @@ uint32_t refs_size(const struct mapi_ref *r)
 /* The referenced result, or NULL before its flow connected (or for a flow reference). */
 static const void *ref_result(const struct mapi_ref *r)
 {
-    if (!r || !r->fn ||
-        atomic_load_explicit(&r->flow->run_status, memory_order_acquire) == FLOW_INIT)
+    if (!r || !r->fn || atomic_load_explicit(&r->cell->status, memory_order_acquire) == FLOW_INIT)
         return NULL;
     return r->fn->fi.result;
 }
@@ -171,5 +179,11 @@ int refs_reset(const struct mapi_ref *r)
 
 int refs_flow_status(const struct mapi_ref *r)
 {
-    return r ? atomic_load_explicit(&r->flow->run_status, memory_order_acquire) : FLOW_CLOSED;
+    if (!r)
+        return FLOW_CLOSED;
+    int st = atomic_load_explicit(&r->cell->status, memory_order_acquire);
+    /* Connected, but the capture thread has not picked it up yet: it sees no packet yet. */
+    if (st == FLOW_ACTIVE && !atomic_load_explicit(&r->cell->running, memory_order_acquire))
+        return FLOW_INIT;
+    return st;
 }

@@ -164,6 +164,7 @@ static const struct mapi_fn_def stdflib_functions[] = {
         .flags = MAPI_FN_RAW,
         .instance = stdflib_binop_instance,
         .process = stdflib_binop_process,
+        .reset = stdflib_binop_reset,
         .cleanup = stdflib_binop_cleanup,
     },
     {
@@ -173,7 +174,9 @@ static const struct mapi_fn_def stdflib_functions[] = {
                  "(dist_t)",
         .flags = MAPI_FN_RAW,
         .instance = stdflib_dist_instance,
+        .init = stdflib_dist_init,
         .process = stdflib_dist_process,
+        .reset = stdflib_dist_reset,
         .cleanup = stdflib_dist_cleanup,
     },
     {
@@ -196,8 +199,10 @@ static const struct mapi_fn_def stdflib_functions[] = {
         .flags = MAPI_FN_RAW,
         .instance = stdflib_stats_instance,
         .process = stdflib_stats_process,
+        .reset = stdflib_stats_reset,
         .cleanup = stdflib_stats_cleanup,
         .tick = stdflib_stats_tick,
+        .flush = stdflib_stats_flush,
     },
     {
         .name = "BURST",
@@ -206,7 +211,9 @@ static const struct mapi_fn_def stdflib_functions[] = {
         .flags = MAPI_FN_RAW,
         .instance = stdflib_burst_instance,
         .process = stdflib_burst_process,
+        .reset = stdflib_burst_reset,
         .cleanup = stdflib_burst_cleanup,
+        .flush = stdflib_burst_flush,
     },
     {
         .name = "SYNC",

@@ -169,21 +169,35 @@ struct stdflib_fnref {
 /* Parses a translated 'S' list "fid@flow,fid@flow" (blanks allowed around items). Returns the
  * number of pairs (0 for an empty string), or -1 if malformed or longer than max. */
 STDFLIB_HIDDEN int stdflib_parse_function_list(const char *s, struct stdflib_fnref *out, int max);
+/* Parses "n,n,..." (blanks allowed around items) into out, each within lo..hi. Returns the
+ * count, or -1 if empty, malformed, out of range or longer than max. */
+STDFLIB_HIDDEN int stdflib_parse_int_list(const char *s, long lo, long hi, int *out, int max);
 
 /* STATS (stats.c) */
 STDFLIB_HIDDEN int stdflib_stats_instance(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_stats_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
 STDFLIB_HIDDEN void stdflib_stats_tick(struct mapi_fn_instance *fi, uint64_t ts);
+STDFLIB_HIDDEN void stdflib_stats_flush(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN void stdflib_stats_reset(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN void stdflib_stats_cleanup(struct mapi_fn_instance *fi);
+/* For STATS, BINOP and DIST: opens the reference given by the 'r' argument at 1-based position
+ * flow_pos and the 'f' argument after it, to a function with a result (read as a u64). Returns
+ * 0 and sets *out, or the position error of the flow (MFUNCT_INVALID_ARGUMENT_1 + flow_pos - 1)
+ * or of the fid (the next code) with fi->errmsg set. Call from instance(). */
+STDFLIB_HIDDEN int stdflib_open_numeric_ref(struct mapi_fn_instance *fi, int flow_pos,
+                                            const struct mapi_ref **out);
 
 /* BINOP (binop.c) */
 STDFLIB_HIDDEN int stdflib_binop_instance(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_binop_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_binop_reset(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN void stdflib_binop_cleanup(struct mapi_fn_instance *fi);
 
 /* DIST (dist.c) */
 STDFLIB_HIDDEN int stdflib_dist_instance(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN int stdflib_dist_init(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_dist_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_dist_reset(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN void stdflib_dist_cleanup(struct mapi_fn_instance *fi);
 
 /* BUCKET (bucket.c) */
@@ -209,6 +223,8 @@ STDFLIB_HIDDEN void stdflib_hashsamp_cleanup(struct mapi_fn_instance *fi);
 /* BURST (burst.c) */
 STDFLIB_HIDDEN int stdflib_burst_instance(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN int stdflib_burst_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+STDFLIB_HIDDEN void stdflib_burst_flush(struct mapi_fn_instance *fi);
+STDFLIB_HIDDEN void stdflib_burst_reset(struct mapi_fn_instance *fi);
 STDFLIB_HIDDEN void stdflib_burst_cleanup(struct mapi_fn_instance *fi);
 
 /* THRESHOLD (threshold.c) */

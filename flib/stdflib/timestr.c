@@ -1,7 +1,8 @@
 /*
- * flib/stdflib/timestr.c - time-string arguments of stdflib (STARTSTOP, BUCKET, STATS, DIST,
- * RES2FILE): "10s", "250ms", "100us", "1.5m", "2h" or a bare number of seconds, converted to
- * 32.32 fixed-point ticks (the unit of packet timestamps).
+ * flib/stdflib/timestr.c - parsing of stdflib's string arguments: time strings (STARTSTOP,
+ * BUCKET, STATS, DIST, RES2FILE: "10s", "250ms", "100us", "1.5m", "2h" or a bare number of
+ * seconds, converted to 32.32 fixed-point ticks, the unit of packet timestamps), "fid@flow"
+ * lists and plain number lists ("1,1,2", "3,4").
  *
  * The original parsed "m" as about 6 s (a multiplier bug) and a bare number as raw ticks; we
  * read "m" as minutes and a bare number as seconds, as the manual's examples mean.
@@ -81,4 +82,31 @@ int stdflib_parse_function_list(const char *s, struct stdflib_fnref *out, int ma
         n++;
     }
     return n;
+}
+
+int stdflib_parse_int_list(const char *s, long lo, long hi, int *out, int max)
+{
+    int n = 0;
+
+    if (s == NULL)
+        return -1;
+    for (;;) {
+        char *end;
+        long v;
+
+        while (*s == ' ' || *s == '\t')
+            s++;
+        v = strtol(s, &end, 10);
+        if (end == s || v < lo || v > hi || n >= max)
+            return -1;
+        out[n++] = (int)v;
+        s = end;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '\0')
+            return n;
+        if (*s != ',')
+            return -1;
+        s++;
+    }
 }
