@@ -44,6 +44,17 @@ static const struct key_def global_keys[] = {
     NUM_KEY(struct mapi_conf, "max_flows_per_client", K_INT, max_flows_per_client),
     NUM_KEY(struct mapi_conf, "max_functions_per_flow", K_INT, max_functions_per_flow),
     NUM_KEY(struct mapi_conf, "max_shm_per_client", K_SIZE, max_shm_per_client),
+    STR_KEY(struct mapi_conf, "dimapi_listen", dimapi_listen),
+    STR_KEY(struct mapi_conf, "dimapi_cert", dimapi_cert),
+    STR_KEY(struct mapi_conf, "dimapi_key", dimapi_key),
+    STR_KEY(struct mapi_conf, "dimapi_client_ca", dimapi_client_ca),
+    STR_KEY(struct mapi_conf, "dimapi_ca", dimapi_ca),
+    STR_KEY(struct mapi_conf, "dimapi_client_cert", dimapi_client_cert),
+    STR_KEY(struct mapi_conf, "dimapi_client_key", dimapi_client_key),
+    NUM_KEY(struct mapi_conf, "dimapi_plaintext", K_INT, dimapi_plaintext),
+    NUM_KEY(struct mapi_conf, "dimapi_timeout", K_INT, dimapi_timeout),
+    NUM_KEY(struct mapi_conf, "dimapi_max_clients", K_INT, dimapi_max_clients),
+    NUM_KEY(struct mapi_conf, "dimapi_idle_timeout", K_INT, dimapi_idle_timeout),
     {"devgroup", K_IGNORE, 0, 0},
     {NULL, K_IGNORE, 0, 0},
 };
@@ -83,6 +94,9 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->max_flows_per_client = 1024;
     c->max_functions_per_flow = 256;
     c->max_shm_per_client = 4ull << 30;
+    c->dimapi_timeout = 5000;
+    c->dimapi_max_clients = 256;
+    c->dimapi_idle_timeout = 10000;
 }
 
 void mapi_conf_free(struct mapi_conf *c)
@@ -305,7 +319,13 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
         } paths[] = {{c->libpath, sizeof(c->libpath)},
                      {c->drvpath, sizeof(c->drvpath)},
                      {c->logfile, sizeof(c->logfile)},
-                     {c->socket, sizeof(c->socket)}};
+                     {c->socket, sizeof(c->socket)},
+                     {c->dimapi_cert, sizeof(c->dimapi_cert)},
+                     {c->dimapi_key, sizeof(c->dimapi_key)},
+                     {c->dimapi_client_ca, sizeof(c->dimapi_client_ca)},
+                     {c->dimapi_ca, sizeof(c->dimapi_ca)},
+                     {c->dimapi_client_cert, sizeof(c->dimapi_client_cert)},
+                     {c->dimapi_client_key, sizeof(c->dimapi_client_key)}};
         for (size_t i = 0; rc == 0 && i < sizeof(paths) / sizeof(paths[0]); i++) {
             char *f = paths[i].field;
             if (f[0] == 0 || f[0] == '/')

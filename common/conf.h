@@ -4,9 +4,12 @@
  * comments, `[driver]` sections (device=, driver=, description=, alias=, plus our promisc=,
  * snaplen=, ring_size=, link_speed=, mpls=, vlan=) and `[format]` sections (format=, driver=,
  * description=). Our own global keys: socket=, socket_group=, buffer_size=,
- * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=.
+ * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=, and for DiMAPI
+ * dimapi_listen=, dimapi_cert=, dimapi_key=, dimapi_client_ca=, dimapi_ca=,
+ * dimapi_client_cert=, dimapi_client_key=, dimapi_plaintext=, dimapi_timeout=,
+ * dimapi_max_clients=, dimapi_idle_timeout= (see struct mapi_conf).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
- * socket) are relative to the directory of the configuration file.
+ * socket and the dimapi_* files) are relative to the directory of the configuration file.
  */
 #ifndef MAPI_COMMON_CONF_H
 #define MAPI_COMMON_CONF_H
@@ -47,6 +50,20 @@ struct mapi_conf {
     int max_flows_per_client;    /* default 1024 */
     int max_functions_per_flow;  /* default 256 */
     uint64_t max_shm_per_client; /* default 4 GiB */
+    /* DiMAPI (mapicommd and libmapi's remote back end) */
+    char dimapi_listen[256];       /* mapicommd: address to listen on, "" = all (IPv6 and IPv4) */
+    char dimapi_cert[4096];        /* mapicommd: its certificate (PEM, chain allowed) */
+    char dimapi_key[4096];         /* mapicommd: its private key (PEM) */
+    char dimapi_client_ca[4096];   /* mapicommd: if set, clients must present a certificate
+                                      signed by this CA (PEM) */
+    char dimapi_ca[4096];          /* libmapi: CA (PEM) that signs the sensors' certificates */
+    char dimapi_client_cert[4096]; /* libmapi: certificate presented to mapicommd */
+    char dimapi_client_key[4096];  /* libmapi: its key */
+    int dimapi_plaintext;          /* 1: plain TCP, no TLS (both sides must say so); default 0 */
+    int dimapi_timeout;            /* libmapi: ms a sensor may take to answer, default 5000 */
+    int dimapi_max_clients;        /* mapicommd: connections at once, default 256 */
+    int dimapi_idle_timeout;       /* mapicommd: ms a connection may stay silent before its
+                                      handshake / first request, default 10000 */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;
