@@ -3,9 +3,9 @@
 # needs.
 #
 # Usage: scripts/deps.sh [--install] build|test|format
-#   build   the build: cmake gcc make pkg-config libpcap-dev zlib1g-dev
+#   build   the build: cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev
 #   test    the build plus the test oracles and tools: tcpdump tshark libtrace-tools python3
-#           iproute2
+#           iproute2, openssl (test certificates) and clang (the libFuzzer target)
 #   format  clang-format
 # Without --install, missing packages are listed and the exit status is 1. With --install and
 # root on a system with apt-get, missing packages are installed (noninteractively).
@@ -19,8 +19,8 @@ fi
 what=${1:-build}
 
 case $what in
-build) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev" ;;
-test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev tcpdump tshark libtrace-tools python3 iproute2" ;;
+build) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev" ;;
+test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev tcpdump tshark libtrace-tools python3 iproute2 openssl clang" ;;
 format) pkgs="clang-format" ;;
 *)
     echo "usage: $0 [--install] build|test|format" >&2
@@ -38,6 +38,7 @@ has_pkg()
     case $1 in
     libpcap-dev) pkg-config --exists libpcap 2>/dev/null ;;
     zlib1g-dev) pkg-config --exists zlib 2>/dev/null ;;
+    libssl-dev) pkg-config --exists openssl 2>/dev/null ;;
     libtrace-tools) command -v traceconvert >/dev/null 2>&1 ;;
     iproute2) command -v ip >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;
