@@ -38,26 +38,41 @@ run()
     }
 }
 
-# tlast FILE TSHARK_ARGS...: tshark's -T fields output for the last packet.
-tlast()
+# fields FILE: path of tshark's fields of every packet of FILE (one tshark run per file, all
+# files in parallel at the start): frame.number, frame.len, frame.time_epoch,
+# frame.time_delta, frame.time_relative, tab-separated.
+fields()
 {
-    local f=$1
-    shift
-    tshark -r "$DATA/$f" -T fields "$@" 2>/dev/null | tail -n 1
+    echo "$TMPD/$1.tsv"
 }
+pids=()
+for f in "${FILES[@]}"; do
+    tshark -r "$DATA/$f" -T fields -e frame.number -e frame.len -e frame.time_epoch \
+        -e frame.time_delta -e frame.time_relative >"$(fields "$f")" 2>/dev/null &
+    pids+=($!)
+done
+wait "${pids[@]}"
 
-# near A B TOL: true if |A - B| <= TOL (decimal strings).
-near()
-{
-    "$PY" -c 'import sys; from decimal import Decimal as D
-sys.exit(0 if abs(D(sys.argv[1]) - D(sys.argv[2])) <= D(sys.argv[3]) else 1)' "$1" "$2" "$3"
-}
-
-# secs TICKS: a 32.32 value as seconds with 9 decimals.
+# secs TICKS: a 32.32 value as seconds with 9 decimals (bash integers, no subprocess).
 secs()
 {
-    "$PY" -c 'import sys; from decimal import Decimal as D
-print("%.9f" % (D(int(sys.argv[1])) / D(2**32)))' "$1"
+    local t=$1
+    printf '%d.%09d' $((t >> 32)) $((((t & 0xffffffff) * 1000000000 + 2147483648) >> 32))
+}
+
+# near A B: true if the decimal seconds A and B (tshark's 9-decimal notation) differ by at most
+# a microsecond; exact integer arithmetic on nanoseconds.
+to_ns()
+{
+    local int=${1%%.*} frac=0
+    [ "$1" != "$int" ] && frac=${1#*.}
+    frac=${frac}000000000
+    echo $((10#$int * 1000000000 + 10#${frac:0:9}))
+}
+near()
+{
+    local d=$(($(to_ns "$1") - $(to_ns "$2")))
+    [ "${d#-}" -le 1000 ]
 }
 
 # pyhash FILE LAYER1: the additive hash of the last record of a pcap file, over the whole frame
@@ -109,8 +124,8 @@ result_field()
 }
 
 for f in "${FILES[@]}"; do
-    total=$(tshark -r "$DATA/$f" -T fields -e frame.number 2>/dev/null | wc -l)
-    read -r tlen tepoch tdelta <<<"$(tlast "$f" -e frame.len -e frame.time_epoch -e frame.time_delta)"
+    total=$(wc -l <"$(fields "$f")")
+    read -r _ tlen tepoch tdelta _ <<<"$(tail -n 1 "$(fields "$f")")"
 
     out=$(run "$f" PKTINFO 1)
     check "$f PKTINFO PKT_SIZE count" "$(echo "$out" | awk '{ print $2 }')" "$total"
@@ -118,7 +133,7 @@ for f in "${FILES[@]}"; do
 
     out=$(run "$f" PKTINFO 0)
     v=$(result_field "$out" 1)
-    if [ "$v" != "?" ] && near "$(secs "$v")" "$tepoch" 0.000001; then
+    if [ "$v" != "?" ] && near "$(secs "$v")" "$tepoch" ; then
         pass "$f PKTINFO PKT_TS: $(secs "$v") ~ $tepoch"
     else
         fail "$f PKTINFO PKT_TS: got '$out', tshark $tepoch"
@@ -126,7 +141,7 @@ for f in "${FILES[@]}"; do
 
     out=$(run "$f" GAP)
     v=$(result_field "$out" 1)
-    if [ "$v" != "?" ] && near "$(secs "$v")" "$tdelta" 0.000001; then
+    if [ "$v" != "?" ] && near "$(secs "$v")" "$tdelta" ; then
         pass "$f GAP: $(secs "$v") ~ $tdelta"
     else
         fail "$f GAP: got '$out', tshark frame.time_delta $tdelta"
@@ -150,16 +165,17 @@ WINDOWS=(
     "+0s +1h 0 3600"
 )
 for f in weibo.pcap iphone.pcap log4j-webapp-exploit.pcap pptp.pcap; do
-    first=$(tshark -r "$DATA/$f" -c 1 -T fields -e frame.time_epoch 2>/dev/null)
+    first=$(head -n 1 "$(fields "$f")" | cut -f 3)
     for w in "${WINDOWS[@]}"; do
         read -r start stop lo hi <<<"$w"
-        filter="frame.time_relative >= $lo && frame.time_relative <= $hi"
-        sel=$(tshark -r "$DATA/$f" -Y "$filter" -T fields -e frame.time_epoch 2>/dev/null)
+        # The packets with lo <= frame.time_relative <= hi (tshark's fields, compared by awk).
+        sel=$(awk -F '\t' -v lo="$lo" -v hi="$hi" '$5 + 0 >= lo && $5 + 0 <= hi { print $3 }' \
+            "$(fields "$f")")
         want=$(printf '%s' "$sel" | grep -c . || true)
         out=$(run "$f" STARTSTOP "$start" "$stop")
         check "$f STARTSTOP $start $stop count" "$(echo "$out" | awk '{ print $2 }')" "$want"
         v=$(result_field "$out" 1)
-        if [ "$v" != "?" ] && near "$(secs "$v")" "$first" 0.000001; then
+        if [ "$v" != "?" ] && near "$(secs "$v")" "$first" ; then
             pass "$f STARTSTOP $start $stop first ~ $first"
         else
             fail "$f STARTSTOP $start $stop first: got '$out', tshark $first"
@@ -167,8 +183,8 @@ for f in weibo.pcap iphone.pcap log4j-webapp-exploit.pcap pptp.pcap; do
         if [ "$want" -gt 0 ]; then
             fp=$(echo "$sel" | head -n 1)
             lp=$(echo "$sel" | tail -n 1)
-            if near "$(secs "$(result_field "$out" 2)")" "$fp" 0.000001 &&
-                near "$(secs "$(result_field "$out" 3)")" "$lp" 0.000001; then
+            if near "$(secs "$(result_field "$out" 2)")" "$fp" &&
+                near "$(secs "$(result_field "$out" 3)")" "$lp" ; then
                 pass "$f STARTSTOP $start $stop first_processed/last ~ $fp $lp"
             else
                 fail "$f STARTSTOP $start $stop: got '$out', tshark first/last passed $fp $lp"
@@ -183,18 +199,18 @@ done
 # STARTSTOP, absolute start (local time, the second after the first packet of iphone.pcap)
 # with a relative and with an absolute stop.
 f=iphone.pcap
-first=$(tshark -r "$DATA/$f" -c 1 -T fields -e frame.time_epoch 2>/dev/null)
+first=$(head -n 1 "$(fields "$f")" | cut -f 3)
 s=$("$PY" -c 'import sys; print(int(float(sys.argv[1])) + 1)' "$first")
 abs_start=$("$PY" -c 'import sys, time
 print(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(sys.argv[1]))))' "$s")
 abs_stop=$("$PY" -c 'import sys, time
 print(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(sys.argv[1]) + 5)))' "$s")
-want=$(tshark -r "$DATA/$f" -Y "frame.time_epoch >= $s && frame.time_epoch <= $((s + 2))" \
-    -T fields -e frame.number 2>/dev/null | grep -c . || true)
+want=$(awk -F '\t' -v lo="$s" -v hi=$((s + 2)) '$3 + 0 >= lo && $3 + 0 <= hi' "$(fields "$f")" |
+    grep -c . || true)
 check "$f STARTSTOP '$abs_start' +2s count" \
     "$(run "$f" STARTSTOP "$abs_start" +2s | awk '{ print $2 }')" "$want"
-want=$(tshark -r "$DATA/$f" -Y "frame.time_epoch >= $s && frame.time_epoch <= $((s + 5))" \
-    -T fields -e frame.number 2>/dev/null | grep -c . || true)
+want=$(awk -F '\t' -v lo="$s" -v hi=$((s + 5)) '$3 + 0 >= lo && $3 + 0 <= hi' "$(fields "$f")" |
+    grep -c . || true)
 check "$f STARTSTOP '$abs_start' '$abs_stop' count" \
     "$(run "$f" STARTSTOP "$abs_start" "$abs_stop" | awk '{ print $2 }')" "$want"
 
