@@ -20,7 +20,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure
 CMAKE_ARGS ?=
 CLANG_FORMAT ?= clang-format
-SOURCES = $(shell find . \( -path ./.git -o -path './$(BUILD)' -o -path './$(ASAN_BUILD)' \) \
+SOURCES = $(shell find . \( -path ./.git -o -path './build*' -o -path './$(BUILD)' -o -path './$(ASAN_BUILD)' \) \
 	-prune -o \( -name '*.c' -o -name '*.h' \) -print | sort)
 
 .PHONY: all deps setup configure build test asan test-asan demo install format format-check clean

@@ -26,7 +26,8 @@
  *
  * Requests (-> reply payload). "rfd" is the flow descriptor mapicommd's libmapi returned for
  * the flow (a local descriptor of the sensor); fids are that sensor's.
- *   DIMAPI_HELLO         u16 min_version, u16 max_version, 16 bytes token
+ *   DIMAPI_HELLO         u16 min_version, u16 max_version, token (DIMAPI_TOKEN_LEN raw bytes,
+ *                        no length prefix)
  *                        -> u16 version, str server ("mapicommd 0.x on HOST")
  *   DIMAPI_CREATE_FLOW   str device                      -> i32 rfd
  *   DIMAPI_GET_FUNCTION  str name                        -> str name, str argdescr, str libname,

@@ -159,7 +159,13 @@ struct mapi_stat {
 
 typedef void (*mapi_handler)(const struct mapipkt *);
 
-/* Flows. mapi_create_flow returns a flow descriptor >= 1 or -1. */
+/*
+ * Flows. mapi_create_flow returns a flow descriptor >= 1 or -1. dev is a device of mapi.conf,
+ * a trace device from mapi_create_offline_device, or a DiMAPI scope of remote sensors:
+ * "host:dev, host:port:dev, [v6addr]:dev, [v6addr]:port:dev" (every call then works on all of
+ * them; results come back as one entry per sensor, in scope order; semantics in
+ * lib/remote_flow.c and docs/dimapi.md).
+ */
 MAPI_API int mapi_create_flow(const char *dev);
 /* Creates an offline device and a flow on it in one step; reading starts at mapi_connect. */
 MAPI_API int mapi_create_offline_flow(const char *path, int format);
@@ -195,7 +201,8 @@ MAPI_API int mapi_apply_function_n(int fd, int nvarargs, const char *funct, ...)
 MAPI_API int mapi_apply_function_array(int fd, const char *funct, char **args, int nargs);
 MAPI_API int mapi_connect(int fd);
 
-/* Results: a library-owned struct reused by the next call on the same (fd, fid). */
+/* Results: a library-owned struct reused by the next call on the same (fd, fid); for a remote
+ * flow an array of mapi_get_scope_size(fd) of them, in scope order. */
 MAPI_API mapi_results_t *mapi_read_results(int fd, int fid);
 /* Next packet of a TO_BUFFER fid; valid until the next call on that fid. NULL at end or error. */
 MAPI_API struct mapipkt *mapi_get_next_pkt(int fd, int fid);
@@ -222,6 +229,7 @@ MAPI_API int mapi_get_next_function_info(int fd, int fid, mapi_function_info_t *
 /* Capture statistics of a device; returns the number of entries filled (1 locally). */
 MAPI_API int mapi_stats(const char *dev, struct mapi_stat *stats);
 
+/* Number of sensors of the flow (1 for a local flow), and whether it is a DiMAPI flow. */
 MAPI_API int mapi_get_scope_size(int fd);
 MAPI_API int mapi_is_remote(int fd);
 

@@ -47,13 +47,12 @@ static int bad_arg(int pos, const char *fmt, const char *what)
     return -1;
 }
 
-static int is_blank(char c)
+int lm_is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Whole-string decimal int with optional blanks around it. */
-static int parse_int(const char *s, long lo, long hi, int32_t *out)
+int lm_parse_int(const char *s, long lo, long hi, int32_t *out)
 {
     if (!s)
         return -1;
@@ -62,7 +61,7 @@ static int parse_int(const char *s, long lo, long hi, int32_t *out)
     long v = strtol(s, &end, 10);
     if (end == s || errno)
         return -1;
-    while (is_blank(*end))
+    while (lm_is_blank(*end))
         end++;
     if (*end || v < lo || v > hi)
         return -1;
@@ -70,12 +69,12 @@ static int parse_int(const char *s, long lo, long hi, int32_t *out)
     return 0;
 }
 
-static int parse_ull(const char *s, uint64_t *out)
+int lm_parse_ull(const char *s, uint64_t *out)
 {
     if (!s)
         return -1;
     const char *p = s;
-    while (is_blank(*p))
+    while (lm_is_blank(*p))
         p++;
     if (*p == '-')
         return -1;
@@ -84,7 +83,7 @@ static int parse_ull(const char *s, uint64_t *out)
     unsigned long long v = strtoull(p, &end, 10);
     if (end == p || errno)
         return -1;
-    while (is_blank(*end))
+    while (lm_is_blank(*end))
         end++;
     if (*end)
         return -1;
@@ -107,7 +106,7 @@ static int translate_fd(int32_t fd)
 static char *translate_list(const char *in, int with_fid, const char **why)
 {
     const char *p = in;
-    while (is_blank(*p))
+    while (lm_is_blank(*p))
         p++;
     if (!*p) {
         char *copy = strdup(in);
@@ -124,7 +123,7 @@ static char *translate_list(const char *in, int with_fid, const char **why)
     for (;;) {
         char *end;
         long fid = 0;
-        while (is_blank(*p))
+        while (lm_is_blank(*p))
             p++;
         if (with_fid) {
             errno = 0;
@@ -132,12 +131,12 @@ static char *translate_list(const char *in, int with_fid, const char **why)
             if (end == p || errno || fid < INT_MIN || fid > INT_MAX)
                 goto malformed;
             p = end;
-            while (is_blank(*p))
+            while (lm_is_blank(*p))
                 p++;
             if (*p != '@')
                 goto malformed;
             p++;
-            while (is_blank(*p))
+            while (lm_is_blank(*p))
                 p++;
         }
         errno = 0;
@@ -166,7 +165,7 @@ static char *translate_list(const char *in, int with_fid, const char **why)
         }
         memcpy(out + len, item, (size_t)n + 1);
         len += (size_t)n;
-        while (is_blank(*p))
+        while (lm_is_blank(*p))
             p++;
         if (!*p)
             return out;
@@ -387,16 +386,16 @@ int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, 
             a->s = s;
             break;
         case 'l':
-            bad = parse_ull(s, &a->l) < 0;
+            bad = lm_parse_ull(s, &a->l) < 0;
             break;
         case 'c':
             if (s && strlen(s) == 1)
                 a->i = (unsigned char)s[0];
             else
-                bad = parse_int(s, -128, 255, &a->i) < 0;
+                bad = lm_parse_int(s, -128, 255, &a->i) < 0;
             break;
         default: /* i r f */
-            bad = parse_int(s, INT_MIN, INT_MAX, &a->i) < 0;
+            bad = lm_parse_int(s, INT_MIN, INT_MAX, &a->i) < 0;
             break;
         }
         if (bad) {

@@ -14,6 +14,10 @@
  * instead of touching unmapped memory. mapi_read_results takes no reference (it never
  * blocks): calling it concurrently with mapi_close_flow of the same fd is a bug of the
  * application, as with close(2).
+ *
+ * Remote (DiMAPI) flows take descriptors from the same counter; their state is f->remote
+ * (lib/remote_flow.c), freed with the flow. They are not counted by lm_flow_count, which
+ * client.c uses to decide whether the local connection to mapid may be renewed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +32,7 @@
 
 static struct lib_flow **chunks[FLOW_NCHUNKS];
 static int next_fd = 1; /* lock held */
-static int nflows;      /* lock held */
+static int nflows;      /* lock held; local flows only */
 
 struct lib_flow *lm_flow_get(int fd)
 {
@@ -40,7 +44,9 @@ struct lib_flow *lm_flow_get(int fd)
     return __atomic_load_n(&c[fd & (FLOW_CHUNK - 1)], __ATOMIC_ACQUIRE);
 }
 
-struct lib_flow *lm_flow_add(int id, int devid)
+/* Lock held. Allocates a flow with the next descriptor and publishes it; remote is set
+ * before publication. NULL with the error set. */
+static struct lib_flow *flow_add(int id, int devid, struct lib_rflow *remote)
 {
     if (next_fd >= FLOW_NCHUNKS * FLOW_CHUNK) {
         lm_set_error(MAPID_LIMIT_EXCEEDED, "this process has used up its flow descriptors");
@@ -65,10 +71,22 @@ struct lib_flow *lm_flow_add(int id, int devid)
     f->id = id;
     f->devid = devid;
     f->refs = 1;
+    f->remote = remote;
     next_fd++;
-    nflows++;
+    if (!remote)
+        nflows++;
     __atomic_store_n(&c[fd & (FLOW_CHUNK - 1)], f, __ATOMIC_RELEASE);
     return f;
+}
+
+struct lib_flow *lm_flow_add(int id, int devid)
+{
+    return flow_add(id, devid, NULL);
+}
+
+struct lib_flow *lm_flow_add_remote(struct lib_rflow *r)
+{
+    return flow_add(-1, -1, r);
 }
 
 int lm_flow_count(void)
@@ -90,6 +108,7 @@ static void flow_free(struct lib_flow *f)
         }
     }
     free(f->fns);
+    lm_remote_free(f->remote);
     free(f);
 }
 
@@ -97,7 +116,8 @@ void lm_flow_remove(struct lib_flow *f)
 {
     struct lib_flow **c = chunks[f->fd >> FLOW_CHUNK_BITS];
     __atomic_store_n(&c[f->fd & (FLOW_CHUNK - 1)], NULL, __ATOMIC_RELEASE);
-    nflows--;
+    if (!f->remote)
+        nflows--;
     __atomic_store_n(&f->closing, 1, __ATOMIC_SEQ_CST);
     for (int i = 0; i < f->nrings; i++)
         lm_ring_wake(&f->rings[i]);

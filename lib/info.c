@@ -230,6 +230,13 @@ static int flow_info(int id, int next, int report_fd, mapi_flow_info_t *info)
  * unknown; 7002 info NULL; 6149 mapid has no such flow. */
 MAPI_API int mapi_get_flow_info(int fd, mapi_flow_info_t *info)
 {
+    struct lib_flow *rf = lm_flow_get(fd);
+    if (rf && rf->remote && info && (rf = lm_flow_acquire(fd)) != NULL) {
+        /* Remote: the first live sensor's info, see lib/remote_flow.c. */
+        int rrc = lm_remote_flow_info(rf, info);
+        lm_flow_release(rf);
+        return rrc;
+    }
     lm_client_lock();
     int rc = -1;
     struct lib_flow *f = lm_flow_get(fd);
@@ -263,12 +270,19 @@ MAPI_API int mapi_get_next_flow_info(int id, mapi_flow_info_t *info)
 
 static int function_info(int fd, int fid, int next, mapi_function_info_t *info)
 {
+    struct lib_flow *rf = lm_flow_get(fd);
+    if (rf && rf->remote && info && (rf = lm_flow_acquire(fd)) != NULL) {
+        /* Remote: our fid, counters summed over the sensors, see lib/remote_flow.c. */
+        int rrc = lm_remote_function_info(rf, fid, next, info);
+        lm_flow_release(rf);
+        return rrc;
+    }
     lm_client_lock();
     int rc = -1;
     struct wire_writer w;
     struct lib_reply rep;
     struct lib_flow *f = lm_flow_get(fd);
-    if (!f) {
+    if (fd <= 0) {
         lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
         goto out;
     }
@@ -278,10 +292,16 @@ static int function_info(int fd, int fid, int next, mapi_function_info_t *info)
     }
     if (lm_client_begin(&w, WIRE_FUNCTION_INFO) < 0)
         goto out;
-    wire_put_i32(&w, f->id);
+    /* A descriptor that is not one of ours is taken as mapid's flow id, as
+     * mapi_get_next_flow_info reports other applications' flows (the original's mapiinfo
+     * lists their functions this way); mapid shows only flows the user may see. */
+    wire_put_i32(&w, f ? f->id : fd);
     wire_put_i32(&w, fid);
     wire_put_u8(&w, (uint8_t)next);
-    if (info_call(&w, &rep, MAPI_FUNCTION_INFO_ERR) < 0)
+    int call = lm_client_call(&w, NULL, 0, &rep);
+    if (call == CLIENT_ERR_DAEMON && lm_last_error() != MAPI_INVALID_FLOW)
+        lm_remap_error(MAPI_FUNCTION_INFO_ERR);
+    if (call < 0)
         goto out;
     mapi_function_info_t fi;
     memset(&fi, 0, sizeof(fi));
@@ -323,7 +343,10 @@ MAPI_API int mapi_get_next_function_info(int fd, int fid, mapi_function_info_t *
 /*
  * mapi_stats: capture statistics of device dev into stats[0], with hostname "localhost".
  * Returns 1 (the number of entries filled) or -1. Errors: 8004 dev NULL; 7002 stats NULL;
- * 7009 dev is a remote scope; from mapid: 3202 unknown device, 8004 no statistics yet.
+ * from mapid: 3202 unknown device, 8004 no statistics yet.
+ * For a remote scope, stats must have room for one entry per scope item: entry i is item i
+ * (hostname as the sensor names itself); returns the number of items, or -1 with the error of
+ * the first sensor that failed (naming it). See lm_remote_stats in lib/remote.c.
  */
 MAPI_API int mapi_stats(const char *dev, struct mapi_stat *stats)
 {
@@ -338,8 +361,8 @@ MAPI_API int mapi_stats(const char *dev, struct mapi_stat *stats)
     struct wire_writer w;
     struct lib_reply rep;
     if (lm_is_remote_scope(dev)) {
-        lm_remote_not_supported(dev);
-        goto out;
+        lm_client_unlock();
+        return lm_remote_stats(dev, stats);
     }
     if (lm_client_begin(&w, WIRE_STATS) < 0)
         goto out;

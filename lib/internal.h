@@ -15,6 +15,11 @@
  *   ring.c    the consumer side of a TO_BUFFER packet ring (layout in common/shm.h).
  *   mapi.c    the public calls on flows, functions, results and packets.
  *   info.c    the public management calls (device, library, flow, function info, stats).
+ *   remote.c  DiMAPI, the remote back end: mapi.conf's dimapi_* keys, scope parsing, the TLS/TCP
+ *             connections to the sensors' mapicommd (common/net.h) and the engine that sends a
+ *             request to every sensor of a scope and then collects the replies with poll().
+ *   remote_flow.c  the public calls on remote flows (a scope "host:dev, host:port:dev, ..."),
+ *             reached from mapi.c / info.c when a flow has f->remote set.
  *
  * Locking: every call that talks to mapid or changes the flow table holds the client lock
  * (lm_client_lock) for its whole duration. mapi_read_results and mapi_get_next_pkt never take it
@@ -128,8 +133,6 @@ void lm_get_str_trunc(struct wire_reader *r, char *dst, size_t dstlen);
 
 /* Lock held. 1 if dev is a remote "host:dev" scope (DiMAPI), 0 if it is local. */
 int lm_is_remote_scope(const char *dev);
-/* Sets 7009 for a remote scope and returns -1. */
-int lm_remote_not_supported(const char *dev);
 
 /* ---- flows.c ------------------------------------------------------------------------- */
 
@@ -158,6 +161,8 @@ struct lib_fn {
     struct lib_ring *ring; /* TO_BUFFER and MAPI_FN_QUEUE functions only */
 };
 
+struct lib_rflow; /* remote_flow.c: the sensors of a remote flow */
+
 struct lib_flow {
     int fd;              /* ours */
     int id;              /* mapid's flow id */
@@ -172,6 +177,8 @@ struct lib_flow {
     size_t region_len;
     struct lib_ring *rings;
     int nrings;
+    struct lib_rflow *remote; /* DiMAPI flow (then id, devid, fns, region are unused); set
+                                 before the flow is published, freed with the flow */
 };
 
 /* Lock-free lookup of one of our descriptors. NULL if fd <= 0 or unknown. */
@@ -182,7 +189,10 @@ struct lib_flow *lm_flow_add(int id, int devid);
 /* Lock held. Removes fd from the table (lookups fail from now on), marks the flow closing,
  * wakes any thread waiting on its rings and drops the table's reference. */
 void lm_flow_remove(struct lib_flow *f);
-/* Lock held. Number of flows in the table. */
+/* Lock held. Allocates a remote flow holding r (owned by the flow from now on) and gives it the
+ * next descriptor. NULL on ENOMEM (error set; r is not freed). */
+struct lib_flow *lm_flow_add_remote(struct lib_rflow *r);
+/* Lock held. Number of local flows in the table (remote flows do not depend on mapid). */
 int lm_flow_count(void);
 /* Takes a reference on fd's flow (for long waits); NULL if unknown or closing. */
 struct lib_flow *lm_flow_acquire(int fd);
@@ -225,6 +235,13 @@ struct lib_args {
  * or -1 with the error set (7000+position, 7011, 7000, 6155, 3083, 7010); on failure nothing
  * is left to free. On success call lm_args_free after the request.
  */
+/* Argument strings (args.c): blank = space, tab, CR or LF. lm_parse_int: a whole decimal int
+ * in lo..hi with optional blanks around it; lm_parse_ull: a whole unsigned decimal (no sign).
+ * Both return 0 and set *out, or -1. */
+int lm_is_blank(char c);
+int lm_parse_int(const char *s, long lo, long hi, int32_t *out);
+int lm_parse_ull(const char *s, uint64_t *out);
+
 /* nvar: number of varargs the caller passed, or -1 if unknown (then all are read). */
 int lm_args_from_va(struct lib_args *out, const char *argdescr, int nvar, va_list ap);
 int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, int nargs);
@@ -254,5 +271,147 @@ void lm_ring_detach(struct lib_ring *r);
 int lm_ring_next(struct lib_flow *f, struct lib_ring *r, struct mapipkt **pkt);
 /* Wakes threads sleeping in lm_ring_next on r (used when the flow is closed). */
 void lm_ring_wake(struct lib_ring *r);
+
+/* ---- remote.c, remote_flow.c (DiMAPI) ------------------------------------------------ */
+
+/* No lock needed. 1 if dev is exactly a device= of the application's mapi.conf (so that a
+ * local name with a ':' such as "eth0:1" is not taken for a remote scope). */
+int lm_remote_conf_has_device(const char *dev);
+
+/*
+ * The remote back end's calls. Unless noted, they are called WITHOUT the client lock (they may
+ * wait for sensors up to dimapi_timeout, and must not hold up local calls) and with a
+ * reference on f (lm_flow_acquire), and return what the public call of the same name returns,
+ * with the error set on failure. Errors name the sensor ("host:port: ...").
+ */
+/* Parses the scope, connects to every sensor (in parallel) and creates the flow there.
+ * Returns our new descriptor or -1. */
+int lm_remote_create_flow(const char *scope);
+/* f was removed from the table already (lm_flow_remove); closes the flow on every sensor and
+ * the connections. 0, or -1 if a sensor could not be told (the flow is gone anyway). */
+int lm_remote_close_flow(struct lib_flow *f);
+/* Exactly one of (nvar >= -1 with ap) or (args, nargs >= 0) is used: from_array selects. */
+int lm_remote_apply(struct lib_flow *f, const char *funct, int from_array, int nvar, va_list ap,
+                    char **args, int nargs);
+int lm_remote_connect(struct lib_flow *f);
+/* Returns the library-owned array of scope-size entries (see remote_flow.c). */
+mapi_results_t *lm_remote_read_results(struct lib_flow *f, int fid);
+struct mapipkt *lm_remote_get_next_pkt(struct lib_flow *f, int fid);
+int lm_remote_loop(struct lib_flow *f, int fid, int cnt, mapi_handler cb);
+int lm_remote_scope_size(const struct lib_flow *f);
+int lm_remote_flow_info(struct lib_flow *f, mapi_flow_info_t *info);
+int lm_remote_function_info(struct lib_flow *f, int fid, int next, mapi_function_info_t *info);
+/* mapi_stats over a scope: one entry per sensor in scope order; returns the count or -1. */
+int lm_remote_stats(const char *scope, struct mapi_stat *stats);
+/* Frees a remote flow's state (connections closed if still open). Called by flows.c when the
+ * last reference to the flow goes. */
+void lm_remote_free(struct lib_rflow *r);
+
+/* -- shared by remote.c and remote_flow.c -- */
+
+#define LM_PEER_LEN 300
+#define LM_MAX_SCOPE 256 /* sensors in one scope */
+
+/* One item of a scope: a sensor's mapicommd (host, port) and the device there. */
+struct lm_scope_item {
+    char host[256]; /* name or address, IPv6 without brackets */
+    int port;
+    char dev[MAPI_STR_LENGTH];
+    char peer[LM_PEER_LEN]; /* "host:port" or "[v6]:port", for messages */
+};
+
+/* Parses a scope (see remote.c). Returns the number of items with *items malloc'd (free
+ * it), or -1 with error 7000 naming the bad item. Needs lm_remote_init first (default port). */
+int lm_scope_parse(const char *scope, struct lm_scope_item **items);
+
+/* No lock needed. Loads mapi.conf's dimapi_* keys, the TLS context and the token once per
+ * process. 0, or -1 with the error set (5124 and the reason: no CA, unreadable certificate). */
+int lm_remote_init(void);
+/* dimapi_timeout in ms (after lm_remote_init). */
+int lm_remote_timeout(void);
+/* dst = "peer: msg", or msg alone if it names the peer already (truncated to len). */
+void lm_with_peer(char *dst, size_t len, const char *peer, const char *msg);
+/* Milliseconds on the monotonic clock. */
+uint64_t lm_now_ms(void);
+
+struct net_conn;
+struct lm_rconn;
+/* Called with the reply (payload malloc'd, now the callee's) of a request sent with
+ * lm_rconn_send_late, or with hdr == NULL when the connection failed first. */
+typedef void (*lm_late_cb)(void *arg, struct lm_rconn *c, const struct wire_hdr *hdr,
+                           uint8_t *payload);
+
+/*
+ * One connection to a sensor's mapicommd. Used by one thread at a time (the owner's lock).
+ * At most one request is in flight on it, as the protocol wants; a "late" request is one
+ * whose reply is collected by whoever uses the connection next (GET_PKTS).
+ */
+struct lm_rconn {
+    struct net_conn *nc; /* NULL when not connected */
+    char peer[LM_PEER_LEN];
+    int down;                       /* failed: err and why say how (why names the peer) */
+    int err;                        /* 5124 could not connect, 5123 lost, 5121 malformed */
+    char why[MAPI_ERRORSTR_LENGTH]; /* "host:port: reason" */
+    uint32_t reqid;
+    int late; /* a late request is in flight */
+    uint32_t late_reqid;
+    uint64_t late_deadline; /* lm_now_ms() limit for its reply */
+    lm_late_cb late_cb;
+    void *late_arg;
+};
+
+/* Connects (TCP, TLS handshake with verification) and says HELLO, all before deadline
+ * (lm_now_ms). 0, or -1 with c->down/err/why set. Thread-safe for distinct c (sets no
+ * thread error). */
+int lm_rconn_open(struct lm_rconn *c, const struct lm_scope_item *it, uint64_t deadline);
+/* Marks c failed with err and the reason ("peer: " is prepended), closing it; a late request
+ * in flight is reported to its callback. */
+void lm_rconn_fail(struct lm_rconn *c, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Closes c (if open); the late callback, if any, gets hdr == NULL. */
+void lm_rconn_close(struct lm_rconn *c);
+/* Sets this thread's error from a failed connection. Returns -1. */
+int lm_rconn_set_error(const struct lm_rconn *c);
+/* Sends w (freed) as a late request whose reply may take up to timeout_ms. 0 or -1 (c failed). */
+int lm_rconn_send_late(struct lm_rconn *c, struct wire_writer *w, int timeout_ms, lm_late_cb cb,
+                       void *arg);
+/* Waits up to timeout_ms (0: only what is there already) until at least one of the late
+ * requests of cs[0..n-1] (NULL entries and connections without one are skipped) is answered
+ * or fails; dispatches every reply that is ready. Returns the number dispatched. */
+int lm_rconn_wait_late(struct lm_rconn **cs, int n, int timeout_ms);
+
+/* One request of a parallel call (lm_rops_run). */
+enum { LM_ROP_SKIP, LM_ROP_WAITPREV, LM_ROP_SENT, LM_ROP_OK, LM_ROP_REFUSED, LM_ROP_FAILED };
+struct lm_rop {
+    struct lm_rconn *c; /* NULL: skipped */
+    struct wire_writer w;
+    int timeout_ms; /* for the reply after sending; < 0 waits as long as the connection lives */
+    int state;
+    uint64_t deadline;
+    uint32_t reqid;
+    uint16_t type;
+    struct wire_hdr hdr;
+    uint8_t *payload;
+    struct wire_reader r;           /* LM_ROP_OK: positioned at the reply's payload */
+    int err;                        /* REFUSED: the sensor's MAPI error; FAILED: c->err */
+    char msg[MAPI_ERRORSTR_LENGTH]; /* "host:port: text" */
+};
+/* Starts a request of type on c (c may be NULL or down: the op is then skipped/failed). */
+void lm_rop_begin(struct lm_rop *op, struct lm_rconn *c, uint16_t type, int timeout_ms);
+/* Sends every op's request (after the late reply its connection waits for, if any), then
+ * collects all replies with poll(). Sets no thread error. */
+void lm_rops_run(struct lm_rop *ops, int n);
+/* Frees the writer and payload of op. */
+void lm_rop_free(struct lm_rop *op);
+/* Sets this thread's error from a REFUSED or FAILED op. Returns -1. */
+int lm_rop_set_error(const struct lm_rop *op);
+
+/* Runs fn(arg, i) for i in 0..n-1 in parallel threads (inline when n == 1 or threads fail). */
+void lm_remote_parallel(int n, void (*fn)(void *arg, int i), void *arg);
+
+/* The function `name` as the sensor it (its management connection) describes it; cached per
+ * name for the process. 0 with *out filled, or -1 with the error set. */
+int lm_remote_get_function(const struct lm_scope_item *it, const char *name,
+                           struct lib_fninfo *out);
 
 #endif /* MAPI_LIB_INTERNAL_H */

@@ -1,6 +1,8 @@
 /*
  * lib/mapi.c - libmapi's public calls on flows, functions, results and packets (the local
- * back end: everything goes to mapid over the Unix socket, see client.c).
+ * back end: everything goes to mapid over the Unix socket, see client.c). A flow created on a
+ * remote scope ("host:dev, ...") has f->remote set, and every call on it is handed to the
+ * remote back end (lib/remote_flow.c, which documents the semantics over a scope).
  *
  * Descriptors: flow descriptors are ours (1, 2, ..., see flows.c) and mapped to mapid's flow
  * ids; function descriptors (fids) are mapid's, numbered per flow from 1.
@@ -29,38 +31,41 @@
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
+static int scope_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /*
- * A device string is a remote (DiMAPI) scope when it has a "host:" part: a ':' preceded by
- * something that looks like a host name or address (letters, digits, '.', '-', '_', and
- * '[' ']' ':' for IPv6). Offline device names we created, and anything whose part before the
- * first ':' contains '/', are local.
+ * A device string is a remote (DiMAPI) scope when one of its comma-separated items (blanks
+ * around it ignored) has a "host:" part: it starts with '[' (an IPv6 address), or a ':' is
+ * preceded by a non-empty host name or address (letters, digits, '.', '-', '_'). Offline
+ * device names we created and the devices of our mapi.conf (e.g. "eth0:1") are local, and so
+ * is anything without such an item ("/dev/dag0", "eth0"). The remote back end then parses the
+ * scope and reports a malformed item (7000).
  */
 int lm_is_remote_scope(const char *dev)
 {
-    const char *colon = strchr(dev, ':');
-    if (!colon || lm_client_is_offline_device(dev))
+    if (!strchr(dev, ':') || lm_client_is_offline_device(dev) || lm_remote_conf_has_device(dev))
         return 0;
     const char *p = dev;
-    while (*p == ' ' || *p == '\t')
+    while (*p) {
+        while (scope_blank(*p))
+            p++;
+        if (*p == '[')
+            return 1;
+        const char *h = p;
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '.' || *p == '-' || *p == '_')
+            p++;
+        if (p > h && *p == ':')
+            return 1;
+        p = strchr(p, ',');
+        if (!p)
+            break;
         p++;
-    if (p == colon)
-        return 0;
-    for (; p < colon; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == '_' || c == '[' || c == ']'))
-            return 0;
     }
-    return 1;
-}
-
-int lm_remote_not_supported(const char *dev)
-{
-    lm_set_error(MFUNCT_NOT_SUPPORTED,
-                 "\"%s\" is a remote (DiMAPI) scope; remote scopes come with mapicommd and are "
-                 "not supported yet",
-                 dev);
-    return -1;
+    return 0;
 }
 
 static int malformed(const char *what)
@@ -144,10 +149,12 @@ static int simple_str_request(uint16_t type, const char *s)
 
 /*
  * mapi_create_flow: a flow on device dev (a device= of mapi.conf, or a name returned by
- * mapi_create_offline_device). Returns our flow descriptor (>= 1) or -1.
- * Errors: 6157 dev is NULL; 7009 dev is a remote "host:dev" scope (DiMAPI needs mapicommd,
- * not supported yet); from mapid: 3200/3202 unknown device, 3085 too many flows, 1026 the
- * interface cannot be opened.
+ * mapi_create_offline_device), or on a remote scope "host:dev, host:port:dev, [v6]:dev, ..."
+ * (DiMAPI, see lib/remote.c and lib/remote_flow.c). Returns our flow descriptor (>= 1) or -1.
+ * Errors: 6157 dev is NULL; from mapid: 3200/3202 unknown device, 3085 too many flows, 1026
+ * the interface cannot be opened. Remote: 7000 malformed scope item; 5124 a sensor cannot be
+ * reached (within dimapi_timeout) or the TLS setup failed; 5123 a sensor dropped the
+ * connection; the sensor's own error (e.g. 3200) if it refused; the text names the sensor.
  */
 MAPI_API int mapi_create_flow(const char *dev)
 {
@@ -158,8 +165,8 @@ MAPI_API int mapi_create_flow(const char *dev)
     lm_client_lock();
     int fd = -1;
     if (lm_is_remote_scope(dev)) {
-        lm_remote_not_supported(dev);
-        goto out;
+        lm_client_unlock();
+        return lm_remote_create_flow(dev);
     }
     struct wire_writer w;
     if (lm_client_begin(&w, WIRE_CREATE_FLOW) < 0)
@@ -279,6 +286,15 @@ MAPI_API int mapi_close_flow(int fd)
         lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
         goto out;
     }
+    if (f->remote) {
+        /* Keep the flow alive past its removal from the table while the sensors are told. */
+        __atomic_add_fetch(&f->refs, 1, __ATOMIC_ACQ_REL);
+        lm_flow_remove(f);
+        lm_client_unlock();
+        rc = lm_remote_close_flow(f);
+        lm_flow_release(f);
+        return rc;
+    }
     struct wire_writer w;
     if (f->gone) {
         rc = 0; /* mapid already closed it when its connect failed */
@@ -297,6 +313,28 @@ out:
 }
 
 /* ---- functions ----------------------------------------------------------------------- */
+
+/*
+ * A remote flow with a reference taken (release it), or NULL for a local or unknown fd (the
+ * local code then reports unknown descriptors as it always did). No lock needed.
+ */
+static struct lib_flow *remote_flow(int fd)
+{
+    struct lib_flow *f = lm_flow_get(fd);
+    if (!f || !f->remote)
+        return NULL;
+    return lm_flow_acquire(fd);
+}
+
+/* The array form of apply on a remote flow (the va_list is never read). */
+static int apply_array_remote(struct lib_flow *f, const char *funct, char **args, int nargs, ...)
+{
+    va_list ap;
+    va_start(ap, nargs);
+    int fid = lm_remote_apply(f, funct, 1, -1, ap, args, nargs);
+    va_end(ap);
+    return fid;
+}
 
 /* Lock held. Checks fd for apply: 6145 unknown, 7006 connected. */
 static struct lib_flow *apply_flow(int fd, const char *funct)
@@ -361,6 +399,12 @@ static int apply_send(struct lib_flow *f, const char *funct, struct lib_args *a)
  */
 static int apply_va(int fd, const char *funct, int nvar, va_list ap)
 {
+    struct lib_flow *rf = remote_flow(fd);
+    if (rf) {
+        int rfid = lm_remote_apply(rf, funct, 0, nvar, ap, NULL, 0);
+        lm_flow_release(rf);
+        return rfid;
+    }
     lm_client_lock();
     int fid = -1;
     struct lib_flow *f = apply_flow(fd, funct);
@@ -411,6 +455,12 @@ MAPI_API int mapi_apply_function_n(int fd, int nvar, const char *funct, ...)
  */
 MAPI_API int mapi_apply_function_array(int fd, const char *funct, char **args, int nargs)
 {
+    struct lib_flow *rf = remote_flow(fd);
+    if (rf) {
+        int rfid = apply_array_remote(rf, funct, args, nargs);
+        lm_flow_release(rf);
+        return rfid;
+    }
     lm_client_lock();
     int fid = -1;
     struct lib_flow *f = apply_flow(fd, funct);
@@ -509,6 +559,12 @@ static void detach_all(struct lib_flow *f)
  */
 MAPI_API int mapi_connect(int fd)
 {
+    struct lib_flow *rf = remote_flow(fd);
+    if (rf) {
+        int rrc = lm_remote_connect(rf);
+        lm_flow_release(rf);
+        return rrc;
+    }
     lm_client_lock();
     int rc = -1;
     struct lib_flow *f = lm_flow_get(fd);
@@ -645,6 +701,16 @@ MAPI_API mapi_results_t *mapi_read_results(int fd, int fid)
         lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
         return NULL;
     }
+    if (__builtin_expect(f->remote != NULL, 0)) {
+        struct lib_flow *rf = lm_flow_acquire(fd);
+        if (!rf) {
+            lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
+            return NULL;
+        }
+        mapi_results_t *res = lm_remote_read_results(rf, fid);
+        lm_flow_release(rf);
+        return res;
+    }
     if (__builtin_expect(!__atomic_load_n(&f->connected, __ATOMIC_ACQUIRE), 0)) {
         lm_set_error(MAPI_FLOW_NOT_CONNECTED, "flow %d is not connected", fd);
         return NULL;
@@ -714,6 +780,12 @@ static struct lib_flow *pkt_flow(int fd, int fid, int unknown_flow_err, struct l
  */
 MAPI_API struct mapipkt *mapi_get_next_pkt(int fd, int fid)
 {
+    struct lib_flow *rf = fd > 0 && fid > 0 ? remote_flow(fd) : NULL;
+    if (rf) {
+        struct mapipkt *rp = lm_remote_get_next_pkt(rf, fid);
+        lm_flow_release(rf);
+        return rp;
+    }
     struct lib_fn *fn;
     struct lib_flow *f = pkt_flow(fd, fid, MAPI_INVALID_FLOW, &fn);
     if (!f)
@@ -737,6 +809,12 @@ MAPI_API int mapi_loop(int fd, int fid, int cnt, mapi_handler cb)
         lm_set_error(MFUNCT_INVALID_ARGUMENT_4, "callback is NULL");
         return -1;
     }
+    struct lib_flow *rf = fd > 0 && fid > 0 ? remote_flow(fd) : NULL;
+    if (rf) {
+        int rrc = lm_remote_loop(rf, fid, cnt, cb);
+        lm_flow_release(rf);
+        return rrc;
+    }
     struct lib_fn *fn;
     struct lib_flow *f = pkt_flow(fd, fid, MAPI_INVALID_FID_FUNCID, &fn);
     if (!f)
@@ -755,22 +833,25 @@ MAPI_API int mapi_loop(int fd, int fid, int cnt, mapi_handler cb)
 
 /* ---- scope --------------------------------------------------------------------------- */
 
-/* mapi_get_scope_size: number of sensors of flow fd: 1 for a local flow. -1 (6145). */
+/* mapi_get_scope_size: number of sensors of flow fd: 1 for a local flow, the number of scope
+ * items for a remote one. -1 (6145). */
 MAPI_API int mapi_get_scope_size(int fd)
 {
-    if (!lm_flow_get(fd)) {
+    struct lib_flow *f = lm_flow_get(fd);
+    if (!f) {
         lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
         return -1;
     }
-    return 1;
+    return f->remote ? lm_remote_scope_size(f) : 1;
 }
 
-/* mapi_is_remote: 0 for a local flow (remote flows are not supported yet). -1 (6145). */
+/* mapi_is_remote: 1 for a remote (DiMAPI) flow, 0 for a local one. -1 (6145). */
 MAPI_API int mapi_is_remote(int fd)
 {
-    if (!lm_flow_get(fd)) {
+    struct lib_flow *f = lm_flow_get(fd);
+    if (!f) {
         lm_set_error(MAPI_INVALID_FLOW, "flow descriptor %d is not open", fd);
         return -1;
     }
-    return 0;
+    return f->remote ? 1 : 0;
 }

@@ -34,8 +34,8 @@
     X(3505, MDLIB_STRSEARCH_NOT_A_VALID_SEARCH_STRING, "not a valid search string")                \
     X(5121, MCOM_UNKNOWN_ERROR, "unknown communication error")                                     \
     X(5122, MCOM_ERROR_ACK, "error acknowledgement")                                               \
-    X(5123, MCOM_SOCKET_ERROR, "socket read/write error: mapid closed the connection")             \
-    X(5124, MCOM_INIT_SOCKET_ERROR, "cannot connect to mapid: is it running?")                     \
+    X(5123, MCOM_SOCKET_ERROR, "connection lost (mapid, or a sensor's mapicommd)")                 \
+    X(5124, MCOM_INIT_SOCKET_ERROR, "cannot connect (is mapid, or the sensor's mapicommd, running?)") \
     X(6140, MAPI_SHUTTING_DOWN, "mapid is shutting down")                                          \
     X(6141, MAPI_INIT_ERROR, "MAPI not initialised")                                               \
     X(6142, MAPI_CONNECT, "error on connect")                                                      \

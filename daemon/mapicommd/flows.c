@@ -1,0 +1,312 @@
+/*
+ * daemon/mapicommd/flows.c - the flows created through this mapicommd and their pumps (see
+ * mapicommd.h).
+ *
+ * Registry: a list of struct mc_flow under one mutex, each with the libmapi descriptor (rfd),
+ * the application token of the HELLO it was created under, and the connection that created
+ * it. Lookups check the token, so an application can only name its own flows (also inside
+ * flow references of APPLY arguments). A flow is reference-counted: the registry holds one
+ * until it is closed, each request working on it holds one.
+ *
+ * Pumps: libmapi's mapi_get_next_pkt on a TO_BUFFER applied with WAIT, and mapi_read_results
+ * on a MAPI_FN_QUEUE function, block until a record arrives (or the flow is closed). A
+ * connection thread must instead answer DIMAPI_GET_PKTS after wait_ms and notice a
+ * DIMAPI_CLOSE_FLOW meanwhile. So such a (flow, fid) gets a pump thread that makes the
+ * blocking calls and appends copies of the records to a FIFO; it stops taking records while
+ * the FIFO holds MC_PUMP_MAX_BYTES, so that mapid's ring (and its drop accounting) still
+ * applies to a client that does not read. Closing the flow makes libmapi return 6145 in the
+ * pump, which then ends; mc_flow_close joins it. For NOWAIT rings there is no thread: the
+ * connection thread reads the ring directly and the FIFO only keeps a packet that did not fit
+ * in a reply (threaded = 0).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/mapicommd/mapicommd.h"
+#include "mapi.h"
+#include "mapi/errors.h"
+
+#define MC_PUMP_MAX_BYTES (2u * DIMAPI_MAX_BATCH_BYTES)
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mc_flow *reg_flows;
+
+static void flow_free(struct mc_flow *f)
+{
+    for (struct mc_pump *p = f->pumps, *pn; p; p = pn) {
+        pn = p->next;
+        for (struct mc_item *it = p->head, *in; it; it = in) {
+            in = it->next;
+            free(it);
+        }
+        free(p);
+    }
+    pthread_mutex_destroy(&f->lock);
+    pthread_mutex_destroy(&f->io);
+    pthread_cond_destroy(&f->cond);
+    free(f);
+}
+
+struct mc_flow *mc_flow_add(int rfd, const uint8_t *token, const void *owner)
+{
+    struct mc_flow *f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    f->rfd = rfd;
+    memcpy(f->token, token, DIMAPI_TOKEN_LEN);
+    f->owner = owner;
+    f->refs = 1;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_mutex_init(&f->io, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_lock(&reg_lock);
+    f->next = reg_flows;
+    reg_flows = f;
+    pthread_mutex_unlock(&reg_lock);
+    return f;
+}
+
+struct mc_flow *mc_flow_get(int rfd, const uint8_t *token)
+{
+    pthread_mutex_lock(&reg_lock);
+    struct mc_flow *f = reg_flows;
+    while (f && f->rfd != rfd)
+        f = f->next;
+    if (f && (f->closed || memcmp(f->token, token, DIMAPI_TOKEN_LEN) != 0))
+        f = NULL;
+    if (f)
+        f->refs++;
+    pthread_mutex_unlock(&reg_lock);
+    return f;
+}
+
+void mc_flow_put(struct mc_flow *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    int last = --f->refs == 0;
+    pthread_mutex_unlock(&reg_lock);
+    if (last)
+        flow_free(f);
+}
+
+int mc_flow_owned(int rfd, const uint8_t *token)
+{
+    struct mc_flow *f = mc_flow_get(rfd, token);
+    mc_flow_put(f);
+    return f != NULL;
+}
+
+int mc_flow_close(struct mc_flow *f, int *code, char *msg, size_t len)
+{
+    pthread_mutex_lock(&reg_lock);
+    if (f->closed) {
+        pthread_mutex_unlock(&reg_lock);
+        *code = MAPI_INVALID_FLOW;
+        snprintf(msg, len, "flow descriptor %d is not open", f->rfd);
+        return -1;
+    }
+    f->closed = 1;
+    struct mc_flow **pp = &reg_flows;
+    while (*pp && *pp != f)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = f->next;
+    pthread_mutex_unlock(&reg_lock);
+
+    pthread_mutex_lock(&f->lock);
+    f->dead = 1; /* no new pumps from now on */
+    for (struct mc_pump *p = f->pumps; p; p = p->next) {
+        p->stop = 1;
+        /* Waiters get this after the queued records (not the 6140 a woken pump may see). */
+        if (!p->err) {
+            p->err = MAPI_INVALID_FLOW;
+            snprintf(p->errmsg, sizeof(p->errmsg), "flow %d was closed", f->rfd);
+        }
+    }
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+
+    pthread_mutex_lock(&f->io);
+    int rc = mapi_close_flow(f->rfd); /* wakes pumps blocked in libmapi with 6145 */
+    pthread_mutex_unlock(&f->io);
+    *code = 0;
+    if (msg && len)
+        msg[0] = 0;
+    if (rc < 0)
+        *code = mc_last_error(msg, len);
+
+    pthread_mutex_lock(&f->lock);
+    struct mc_pump *list = f->pumps;
+    pthread_mutex_unlock(&f->lock);
+    for (struct mc_pump *p = list; p; p = p->next)
+        if (p->threaded)
+            pthread_join(p->th, NULL);
+    pthread_mutex_lock(&f->lock);
+    for (struct mc_pump *p = f->pumps; p; p = p->next) {
+        p->threaded = 0;
+        if (!p->err) {
+            p->err = MAPI_INVALID_FLOW;
+            snprintf(p->errmsg, sizeof(p->errmsg), "flow %d was closed", f->rfd);
+        }
+    }
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+    mc_flow_put(f); /* the registry's reference */
+    return rc < 0 ? -1 : 0;
+}
+
+void mc_flows_close_owner(const void *owner)
+{
+    for (;;) {
+        pthread_mutex_lock(&reg_lock);
+        struct mc_flow *f = reg_flows;
+        while (f && f->owner != owner)
+            f = f->next;
+        if (f)
+            f->refs++;
+        pthread_mutex_unlock(&reg_lock);
+        if (!f)
+            return;
+        int code;
+        char msg[256];
+        mc_flow_close(f, &code, msg, sizeof(msg));
+        mc_flow_put(f);
+    }
+}
+
+void mc_item_free(struct mc_item *it)
+{
+    free(it);
+}
+
+/* Appends a record to p's FIFO and wakes the waiters (takes the flow lock). */
+static void pump_push(struct mc_flow *f, struct mc_pump *p, struct mc_item *it)
+{
+    pthread_mutex_lock(&f->lock);
+    it->next = NULL;
+    if (p->tail)
+        p->tail->next = it;
+    else
+        p->head = it;
+    p->tail = it;
+    p->bytes += it->caplen + sizeof(*it);
+    pthread_cond_broadcast(&f->cond);
+    pthread_mutex_unlock(&f->lock);
+}
+
+static void *pump_main(void *arg)
+{
+    struct mc_pump *p = arg;
+    struct mc_flow *f = p->flow;
+    for (;;) {
+        pthread_mutex_lock(&f->lock);
+        while (p->bytes >= MC_PUMP_MAX_BYTES && !p->stop)
+            pthread_cond_wait(&f->cond, &f->lock);
+        int stop = p->stop;
+        pthread_mutex_unlock(&f->lock);
+        if (stop)
+            break;
+        struct mc_item *it = NULL;
+        int code = 0, end = 0;
+        char msg[512] = "";
+        if (p->kind == MC_PUMP_RING) {
+            struct mapipkt *pkt = mapi_get_next_pkt(f->rfd, p->fid);
+            if (pkt) {
+                it = malloc(sizeof(*it) + pkt->caplen);
+                if (it) {
+                    it->ts = pkt->ts;
+                    it->ifindex = pkt->ifindex;
+                    it->caplen = pkt->caplen;
+                    it->wlen = pkt->wlen;
+                    memcpy(it->data, &pkt->pkt, pkt->caplen);
+                } else {
+                    code = MAPID_MEM_ALLOCATION_ERROR;
+                    snprintf(msg, sizeof(msg), "out of memory");
+                }
+            } else {
+                code = mc_last_error(msg, sizeof(msg));
+                end = code == 0; /* NULL without an error: end of the trace */
+            }
+        } else {
+            mapi_results_t *res = mapi_read_results(f->rfd, p->fid);
+            if (res) {
+                uint32_t n = res->size > 0 ? (uint32_t)res->size : 0;
+                it = malloc(sizeof(*it) + n);
+                if (it) {
+                    it->ts = res->ts;
+                    it->ifindex = 0;
+                    it->caplen = n;
+                    it->wlen = n;
+                    if (n)
+                        memcpy(it->data, res->res, n);
+                } else {
+                    code = MAPID_MEM_ALLOCATION_ERROR;
+                    snprintf(msg, sizeof(msg), "out of memory");
+                }
+            } else {
+                code = mc_last_error(msg, sizeof(msg));
+                if (!code)
+                    code = MCOM_UNKNOWN_ERROR;
+            }
+        }
+        if (it) {
+            pump_push(f, p, it);
+            continue;
+        }
+        pthread_mutex_lock(&f->lock);
+        if (end)
+            p->end = 1;
+        if (code && !p->err) {
+            p->err = code;
+            snprintf(p->errmsg, sizeof(p->errmsg), "%s", msg);
+        }
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        break;
+    }
+    return NULL;
+}
+
+struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err)
+{
+    *err = 0;
+    for (struct mc_pump *p = f->pumps; p; p = p->next)
+        if (p->fid == fid)
+            return p;
+    if (f->dead) {
+        *err = MAPI_INVALID_FLOW;
+        return NULL;
+    }
+    struct mc_pump *p = calloc(1, sizeof(*p));
+    if (!p) {
+        *err = MAPID_MEM_ALLOCATION_ERROR;
+        return NULL;
+    }
+    p->fid = fid;
+    p->kind = kind;
+    p->flow = f;
+    if (threaded) {
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setstacksize(&at, 256 * 1024);
+        int rc = pthread_create(&p->th, &at, pump_main, p);
+        pthread_attr_destroy(&at);
+        if (rc != 0) {
+            free(p);
+            *err = MAPID_MEM_ALLOCATION_ERROR;
+            return NULL;
+        }
+        p->threaded = 1;
+    }
+    p->next = f->pumps;
+    f->pumps = p;
+    return p;
+}
