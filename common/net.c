@@ -644,6 +644,65 @@ static int connect_addr(const struct addrinfo *ai, int64_t deadline)
     return fd;
 }
 
+/*
+ * getaddrinfo within the deadline. Address literals are converted at once; names go to glibc's
+ * asynchronous resolver (getaddrinfo_a), waited for with gai_suspend until the deadline, so a
+ * dead DNS server cannot hold a call longer than dimapi_timeout. A request still running at the
+ * deadline is cancelled; if the resolver cannot cancel it, its memory is left to it (a few
+ * hundred bytes, only when DNS itself hangs). Returns 0 and *res, or an EAI_* code.
+ */
+static int resolve(const char *host, const char *port, const struct addrinfo *hints,
+                   int64_t deadline, struct addrinfo **res)
+{
+    unsigned char lit[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, host, lit) == 1 || inet_pton(AF_INET6, host, lit) == 1) {
+        struct addrinfo h = *hints;
+        h.ai_flags |= AI_NUMERICHOST;
+        return getaddrinfo(host, port, &h, res);
+    }
+    struct gai_req {
+        struct gaicb cb;
+        struct addrinfo hints;
+        char host[256], port[16];
+    } *q = calloc(1, sizeof(*q));
+    if (!q)
+        return EAI_MEMORY;
+    snprintf(q->host, sizeof(q->host), "%s", host);
+    snprintf(q->port, sizeof(q->port), "%s", port);
+    q->hints = *hints;
+    q->cb.ar_name = q->host;
+    q->cb.ar_service = q->port;
+    q->cb.ar_request = &q->hints;
+    struct gaicb *list[1] = {&q->cb};
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (rc != 0) {
+        free(q);
+        return rc;
+    }
+    for (;;) {
+        rc = gai_error(&q->cb);
+        if (rc != EAI_INPROGRESS)
+            break;
+        int ms = left_ms(deadline);
+        if (ms == 0) {
+            if (gai_cancel(&q->cb) == EAI_CANCELED || gai_error(&q->cb) != EAI_INPROGRESS) {
+                rc = gai_error(&q->cb);
+                if (rc == 0)
+                    freeaddrinfo(q->cb.ar_result);
+                free(q);
+            } /* else: still running in the resolver's thread; it owns q now */
+            return EAI_AGAIN;
+        }
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        const struct gaicb *wait[1] = {&q->cb};
+        gai_suspend(wait, 1, ms < 0 ? NULL : &ts);
+    }
+    if (rc == 0)
+        *res = q->cb.ar_result;
+    free(q);
+    return rc;
+}
+
 struct net_conn *net_connect(struct net_ctx *ctx, const char *host, int port, int timeout_ms,
                              char *err, size_t errlen)
 {
@@ -660,10 +719,10 @@ struct net_conn *net_connect(struct net_ctx *ctx, const char *host, int port, in
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    /* Name resolution is the one step without our timeout (the resolver's own applies). */
-    int gai = getaddrinfo(host, ports, &hints, &res);
+    int gai = resolve(host, ports, &hints, deadline, &res);
     if (gai != 0) {
-        set_err(err, errlen, "%s: cannot resolve: %s", peer, gai_strerror(gai));
+        set_err(err, errlen, "%s: cannot resolve: %s", peer,
+                gai == EAI_AGAIN && left_ms(deadline) == 0 ? "timed out" : gai_strerror(gai));
         return NULL;
     }
     int fd = -1, e = ECONNREFUSED;
