@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "common/log.h"
 #include "daemon/mapicommd/mapicommd.h"
 #include "mapi.h"
@@ -954,10 +956,18 @@ static int handle_message(struct session *s, const struct wire_hdr *h, const uin
 
 /* ---- connection threads -------------------------------------------------------------- */
 
-static void session_end(struct session *s)
+/*
+ * Closes s's flows and connection and forgets it. from_thread: called by s's own thread as it
+ * ends, which then also frees OpenSSL's per-thread state (random generators) before it says
+ * it is gone, so that mapicommd, waiting for its connections at shutdown, never exits while
+ * that state still exists.
+ */
+static void session_end(struct session *s, int from_thread)
 {
     mc_flows_close_owner(s);
     net_close(s->c);
+    if (from_thread)
+        OPENSSL_thread_stop();
     pthread_mutex_lock(&sess_lock);
     *s->pprev = s->next;
     if (s->next)
@@ -1007,7 +1017,7 @@ static void *refuse_main(void *arg)
         mapi_log(LOG_LVL_WARN, "%s: refused: %d connections already open", s->peer,
                  g_conf.dimapi_max_clients);
     }
-    session_end(s);
+    session_end(s, 1);
     return NULL;
 }
 
@@ -1055,7 +1065,7 @@ static void *session_main(void *arg)
 out:
     if (s->c)
         mapi_log(LOG_LVL_DEBUG, "%s: disconnected", s->peer);
-    session_end(s);
+    session_end(s, 1);
     return NULL;
 }
 
@@ -1108,7 +1118,7 @@ void session_start(int fd)
     pthread_attr_destroy(&at);
     if (rc != 0) {
         mapi_log(LOG_LVL_WARN, "cannot start a connection thread: %s", strerror(rc));
-        session_end(s);
+        session_end(s, 0);
     }
 }
 
