@@ -17,7 +17,10 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-CTEST_ARGS ?= --output-on-failure
+# Tests run 4 at a time: most of them wait on mapid and on their oracles rather than compute;
+# the timing-sensitive ones (live capture, DiMAPI) are marked RUN_SERIAL.
+TEST_JOBS ?= 4
+CTEST_ARGS ?= --output-on-failure --parallel $(TEST_JOBS)
 CMAKE_ARGS ?=
 CLANG_FORMAT ?= clang-format
 SOURCES = $(shell find . \( -path ./.git -o -path './build*' -o -path './$(BUILD)' -o -path './$(ASAN_BUILD)' \) \
