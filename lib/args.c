@@ -98,6 +98,44 @@ static int translate_fd(int32_t fd)
     return f ? f->id : -1;
 }
 
+int lm_list_next(const char **pp, int with_fid, long *fid, long *fd)
+{
+    const char *p = *pp;
+    char *end;
+    *fid = 0;
+    while (lm_is_blank(*p))
+        p++;
+    if (with_fid) {
+        errno = 0;
+        *fid = strtol(p, &end, 10);
+        if (end == p || errno || *fid < INT_MIN || *fid > INT_MAX)
+            return -1;
+        p = end;
+        while (lm_is_blank(*p))
+            p++;
+        if (*p != '@')
+            return -1;
+        p++;
+        while (lm_is_blank(*p))
+            p++;
+    }
+    errno = 0;
+    *fd = strtol(p, &end, 10);
+    if (end == p || errno || *fd < INT_MIN || *fd > INT_MAX)
+        return -1;
+    p = end;
+    while (lm_is_blank(*p))
+        p++;
+    if (*p == '\0') {
+        *pp = p;
+        return 0;
+    }
+    if (*p != ',')
+        return -1;
+    *pp = p + 1;
+    return 1;
+}
+
 /*
  * 'S' "fid@fd,fid@fd" (with_fid) or 'R' "fd,fd" -> the same list with mapid's flow ids. A
  * string of blanks only is passed on unchanged (the function reports the missing list).
@@ -121,29 +159,10 @@ static char *translate_list(const char *in, int with_fid, const char **why)
         return NULL;
     }
     for (;;) {
-        char *end;
-        long fid = 0;
-        while (lm_is_blank(*p))
-            p++;
-        if (with_fid) {
-            errno = 0;
-            fid = strtol(p, &end, 10);
-            if (end == p || errno || fid < INT_MIN || fid > INT_MAX)
-                goto malformed;
-            p = end;
-            while (lm_is_blank(*p))
-                p++;
-            if (*p != '@')
-                goto malformed;
-            p++;
-            while (lm_is_blank(*p))
-                p++;
-        }
-        errno = 0;
-        long fd = strtol(p, &end, 10);
-        if (end == p || errno || fd < INT_MIN || fd > INT_MAX)
+        long fid, fd;
+        int more = lm_list_next(&p, with_fid, &fid, &fd);
+        if (more < 0)
             goto malformed;
-        p = end;
         int id = translate_fd((int32_t)fd);
         if (id < 0) {
             *why = "refers to a flow descriptor that is not open";
@@ -165,13 +184,8 @@ static char *translate_list(const char *in, int with_fid, const char **why)
         }
         memcpy(out + len, item, (size_t)n + 1);
         len += (size_t)n;
-        while (lm_is_blank(*p))
-            p++;
-        if (!*p)
+        if (!more)
             return out;
-        if (*p != ',')
-            goto malformed;
-        p++;
     }
 malformed:
     *why = with_fid ? "is not a list of fid@fd pairs" : "is not a list of flow descriptors";

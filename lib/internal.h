@@ -241,6 +241,10 @@ struct lib_args {
 int lm_is_blank(char c);
 int lm_parse_int(const char *s, long lo, long hi, int32_t *out);
 int lm_parse_ull(const char *s, uint64_t *out);
+/* Reads the item at *pp of an 'S' ("fid@fd,...", with_fid; *fid set) or 'R' ("fd,...", *fid
+ * 0) list, blanks allowed around the parts. Returns 1 and advances *pp past the comma when
+ * more items follow, 0 after the last item, -1 if malformed. */
+int lm_list_next(const char **pp, int with_fid, long *fid, long *fd);
 
 /* nvar: number of varargs the caller passed, or -1 if unknown (then all are read). */
 int lm_args_from_va(struct lib_args *out, const char *argdescr, int nvar, va_list ap);

@@ -363,29 +363,10 @@ static int parse_list(struct rarg *a, int pos)
         return -1;
     }
     for (;;) {
-        char *end;
-        long fid = 0;
-        while (lm_is_blank(*p))
-            p++;
-        if (with_fid) {
-            errno = 0;
-            fid = strtol(p, &end, 10);
-            if (end == p || errno || fid < INT_MIN || fid > INT_MAX)
-                goto malformed;
-            p = end;
-            while (lm_is_blank(*p))
-                p++;
-            if (*p != '@')
-                goto malformed;
-            p++;
-            while (lm_is_blank(*p))
-                p++;
-        }
-        errno = 0;
-        long fd = strtol(p, &end, 10);
-        if (end == p || errno || fd < INT_MIN || fd > INT_MAX)
+        long fid, fd;
+        int more = lm_list_next(&p, with_fid, &fid, &fd);
+        if (more < 0)
             goto malformed;
-        p = end;
         if (a->nrefs >= cap)
             goto malformed;
         struct lib_flow *g = ref_flow((int32_t)fd, pos);
@@ -396,13 +377,8 @@ static int parse_list(struct rarg *a, int pos)
         a->nrefs++;
         if (with_fid && (fid <= 0 || fid > g->remote->nfns || !g->remote->fns[fid]))
             return pos_error(pos, "flow %ld has no function %ld", fd, fid);
-        while (lm_is_blank(*p))
-            p++;
-        if (!*p)
+        if (!more)
             return 0;
-        if (*p != ',')
-            goto malformed;
-        p++;
     }
 malformed:
     return pos_error(pos, "\"%s\" %s", a->s,

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "daemon/mapicommd/mapicommd.h"
 
@@ -150,28 +151,10 @@ int main(int argc, char **argv)
         mapi_log(LOG_LVL_ERROR, "still root after start-up; refusing to run");
         return 1;
     }
-    signal(SIGPIPE, SIG_IGN);
-    struct rlimit nofile;
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-        nofile.rlim_cur = nofile.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &nofile);
-    }
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    /* Blocked in every thread (they inherit the mask); read through a signalfd here. */
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    if (daemonize && daemon(1, 0) < 0) {
-        mapi_log(LOG_LVL_ERROR, "cannot daemonize: %s", strerror(errno));
+    /* -d keeps the working directory: 'w' files of remote applications are created there. */
+    int sfd = daemon_setup(daemonize, 1);
+    if (sfd < 0)
         return 1;
-    }
-    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) {
-        mapi_log(LOG_LVL_ERROR, "signalfd: %s", strerror(errno));
-        return 1;
-    }
     mapi_log(LOG_LVL_INFO, "mapicommd %s listening on %s port %d (%s%s), at most %d clients",
              MAPI_VERSION, g_conf.dimapi_listen[0] ? g_conf.dimapi_listen : "all addresses",
              g_conf.dimapi_port, g_conf.dimapi_plaintext ? "plain TCP" : "TLS",

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/daemon.h"
 #include "common/log.h"
 #include "daemon/mapid/handlers.h"
 #include "daemon/mapid/mapid.h"
@@ -307,25 +308,10 @@ int main(int argc, char **argv)
     }
     if (device_create_conf_devices(m) < 0)
         return 1;
-    signal(SIGPIPE, SIG_IGN);
-    /* Every client holds a socket and every connected flow a memfd: allow as many as we may. */
-    struct rlimit nofile;
-    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-        nofile.rlim_cur = nofile.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &nofile);
-    }
+    /* Every client holds a socket and every connected flow a memfd: the descriptor limit is
+     * raised to its maximum. */
+    int sfd = daemon_setup(daemonize, 0);
     spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    sigprocmask(SIG_BLOCK, &sigs, NULL);
-    if (daemonize && daemon(0, 0) < 0) {
-        mapi_log(LOG_LVL_ERROR, "cannot daemonize: %s", strerror(errno));
-        return 1;
-    }
-    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     m->listen_fd = make_listener(m);
     m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (sfd < 0 || m->listen_fd < 0 || m->epoll_fd < 0) {
