@@ -5,7 +5,7 @@
 # Usage: scripts/deps.sh [--install] build|test|format
 #   build   the build: cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev
 #   test    the build plus the test oracles and tools: tcpdump tshark libtrace-tools python3
-#           iproute2, openssl (test certificates) and clang (the libFuzzer target)
+#           iproute2, openssl (test certificates), clang and libclang-rt-14-dev (libFuzzer)
 #   format  clang-format
 # Without --install, missing packages are listed and the exit status is 1. With --install and
 # root on a system with apt-get, missing packages are installed (noninteractively).
@@ -20,7 +20,7 @@ what=${1:-build}
 
 case $what in
 build) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev" ;;
-test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev tcpdump tshark libtrace-tools python3 iproute2 openssl clang" ;;
+test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev tcpdump tshark libtrace-tools python3 iproute2 openssl clang libclang-rt-14-dev" ;;
 format) pkgs="clang-format" ;;
 *)
     echo "usage: $0 [--install] build|test|format" >&2
