@@ -55,6 +55,7 @@ static const struct key_def global_keys[] = {
     NUM_KEY(struct mapi_conf, "dimapi_timeout", K_INT, dimapi_timeout),
     NUM_KEY(struct mapi_conf, "dimapi_max_clients", K_INT, dimapi_max_clients),
     NUM_KEY(struct mapi_conf, "dimapi_idle_timeout", K_INT, dimapi_idle_timeout),
+    STR_KEY(struct mapi_conf, "anon_key_file", anon_key_file),
     {"devgroup", K_IGNORE, 0, 0},
     {NULL, K_IGNORE, 0, 0},
 };
@@ -97,6 +98,14 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->dimapi_timeout = 5000;
     c->dimapi_max_clients = 256;
     c->dimapi_idle_timeout = 10000;
+}
+
+const char *mapi_conf_string(const struct mapi_conf *c, const char *key)
+{
+    for (const struct key_def *k = global_keys; k->name; k++)
+        if (k->type == K_STR && strcmp(k->name, key) == 0)
+            return (const char *)c + k->offset;
+    return NULL;
 }
 
 void mapi_conf_free(struct mapi_conf *c)
@@ -325,7 +334,8 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
                      {c->dimapi_client_ca, sizeof(c->dimapi_client_ca)},
                      {c->dimapi_ca, sizeof(c->dimapi_ca)},
                      {c->dimapi_client_cert, sizeof(c->dimapi_client_cert)},
-                     {c->dimapi_client_key, sizeof(c->dimapi_client_key)}};
+                     {c->dimapi_client_key, sizeof(c->dimapi_client_key)},
+                     {c->anon_key_file, sizeof(c->anon_key_file)}};
         for (size_t i = 0; rc == 0 && i < sizeof(paths) / sizeof(paths[0]); i++) {
             char *f = paths[i].field;
             if (f[0] == 0 || f[0] == '/')

@@ -7,9 +7,11 @@
  * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=, and for DiMAPI
  * dimapi_listen=, dimapi_cert=, dimapi_key=, dimapi_client_ca=, dimapi_ca=,
  * dimapi_client_cert=, dimapi_client_key=, dimapi_plaintext=, dimapi_timeout=,
- * dimapi_max_clients=, dimapi_idle_timeout= (see struct mapi_conf).
+ * dimapi_max_clients=, dimapi_idle_timeout= (see struct mapi_conf), anon_key_file= (the
+ * default key of anonflib's keyed functions).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
- * socket and the dimapi_* files) are relative to the directory of the configuration file.
+ * socket, the dimapi_* files, anon_key_file) are relative to the directory of the
+ * configuration file.
  */
 #ifndef MAPI_COMMON_CONF_H
 #define MAPI_COMMON_CONF_H
@@ -64,6 +66,7 @@ struct mapi_conf {
     int dimapi_max_clients;        /* mapicommd: connections at once, default 256 */
     int dimapi_idle_timeout;       /* mapicommd: ms a connection may stay silent before its
                                       handshake / first request, default 10000 */
+    char anon_key_file[4096];      /* anonflib: file holding the default anonymisation key */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;
@@ -80,6 +83,9 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
 void mapi_conf_free(struct mapi_conf *c);
 /* The configuration file to use: $MAPI_CONF if set, else the installed default. */
 const char *mapi_conf_default_path(void);
+/* The value of a string key of c (a global key of the table in conf.c, e.g. "logfile"), or
+ * NULL if there is no such string key. Points into c. */
+const char *mapi_conf_string(const struct mapi_conf *c, const char *key);
 /* Parses "16M"-style sizes. Returns 0 or -1. */
 int mapi_parse_size(const char *s, uint64_t *out);
 

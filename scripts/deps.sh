@@ -3,7 +3,7 @@
 # needs.
 #
 # Usage: scripts/deps.sh [--install] build|test|format
-#   build   the build: cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev
+#   build   the build: cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev libpcre2-dev
 #   test    the build plus the test oracles and tools: tcpdump tshark libtrace-tools python3
 #           iproute2, openssl (test certificates), clang and libclang-rt-14-dev (libFuzzer)
 #   format  clang-format
@@ -19,8 +19,8 @@ fi
 what=${1:-build}
 
 case $what in
-build) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev" ;;
-test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev tcpdump tshark libtrace-tools python3 iproute2 openssl clang libclang-rt-14-dev" ;;
+build) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev libpcre2-dev" ;;
+test) pkgs="cmake gcc make pkg-config libpcap-dev zlib1g-dev libssl-dev libpcre2-dev tcpdump tshark libtrace-tools python3 iproute2 openssl clang libclang-rt-14-dev" ;;
 format) pkgs="clang-format" ;;
 *)
     echo "usage: $0 [--install] build|test|format" >&2
@@ -39,6 +39,7 @@ has_pkg()
     libpcap-dev) pkg-config --exists libpcap 2>/dev/null ;;
     zlib1g-dev) pkg-config --exists zlib 2>/dev/null ;;
     libssl-dev) pkg-config --exists openssl 2>/dev/null ;;
+    libpcre2-dev) pkg-config --exists libpcre2-8 2>/dev/null ;;
     libtrace-tools) command -v traceconvert >/dev/null 2>&1 ;;
     iproute2) command -v ip >/dev/null 2>&1 ;;
     *) command -v "$1" >/dev/null 2>&1 ;;

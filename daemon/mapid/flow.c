@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/decode.h"
 #include "common/log.h"
 #include "daemon/mapid/mapid.h"
 
@@ -26,6 +27,7 @@ static void log_from_flib(int level, const char *fmt, ...) __attribute__((format
 static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt);
 static int host_queue_put(struct mapi_fn_instance *fi, const void *rec, uint32_t len, uint64_t ts);
 static void ring_wake_consumer(struct ring *r);
+static const char *host_conf_value(const char *key);
 
 const struct mapi_host_api mapid_host_api = {
     .ring_put = host_ring_put,
@@ -37,7 +39,14 @@ const struct mapi_host_api mapid_host_api = {
     .ref_reset = refs_reset,
     .ref_flow_status = refs_flow_status,
     .queue_put = host_queue_put,
+    .redecode = mapi_decode,
+    .conf_value = host_conf_value,
 };
+
+static const char *host_conf_value(const char *key)
+{
+    return key ? mapi_conf_string(&g_mapid.conf, key) : NULL;
+}
 
 static void log_from_flib(int level, const char *fmt, ...)
 {
@@ -330,6 +339,8 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
         }
     }
     if (f->modifies) {
+        _Static_assert(MAPID_MAX_CAPLEN + 64u >= MAPI_PKT_ROOM,
+                       "private copy smaller than promised");
         f->copybuf = malloc(MAPID_MAX_CAPLEN + 64u);
         if (!f->copybuf) {
             snprintf(msg, msglen, "out of memory");

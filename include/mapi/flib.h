@@ -135,7 +135,21 @@ struct mapi_host_api {
      * (nothing is lost), on live devices a full queue drops the record and returns 0.
      */
     int (*queue_put)(struct mapi_fn_instance *fi, const void *rec, uint32_t len, uint64_t ts);
+
+    /*
+     * Packet-modifying functions (MAPI_FN_MODIFIES) that change the frame's length or headers:
+     * decodes pkt again (flags, offsets, addresses, ports), so that the functions after this
+     * one see the packet as it is now. pkt->data may hold up to MAPI_PKT_ROOM bytes: a
+     * function may grow caplen (and wlen) up to that.
+     */
+    void (*redecode)(struct mapi_pkt *pkt);
+    /* The value of a string setting of mapi.conf (e.g. "anon_key_file", paths made absolute),
+     * or NULL if the key is unknown; "" if not set. Static storage, valid while mapid runs. */
+    const char *(*conf_value)(const char *key);
 };
+
+/* Bytes a modifying function may use at pkt->data (its flow works on a private copy). */
+#define MAPI_PKT_ROOM 262144u
 
 /* Per-application-of-a-function state. Fields marked [host] are set by mapid. */
 struct mapi_fn_instance {
