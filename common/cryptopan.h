@@ -25,6 +25,14 @@ struct cryptopan *cryptopan_new(const uint8_t key[CRYPTOPAN_KEY_LEN]);
 /* Pads a key string (at most 32 bytes used) with NUL bytes into key, as traceanon -c. */
 void cryptopan_key_from_string(const char *s, uint8_t key[CRYPTOPAN_KEY_LEN]);
 void cryptopan_free(struct cryptopan *cp);
+/*
+ * Reads a key file (mapi.conf's anon_key_file): a file of 32 bytes or more gives its first 32
+ * bytes, raw (as traceanon -f); a shorter one is a text key without its trailing newline (LF or
+ * CRLF), NUL-padded (as traceanon -c). Returns 0, or -1 with the reason in err (unreadable,
+ * empty). Shared by anonflib and extraflib, so both read a key file the same way.
+ */
+int cryptopan_key_from_file(const char *path, uint8_t key[CRYPTOPAN_KEY_LEN], char *err,
+                            size_t errlen);
 
 /* An IPv4 address in network byte order -> its anonymised form, in network byte order. */
 uint32_t cryptopan_ip4(struct cryptopan *cp, uint32_t addr);

@@ -9,6 +9,8 @@
 # and installs an EXIT trap that stops every mapid started by start_mapid and every process
 # registered with track_pid, then removes TMPD (and runs the commands in CLEANUP_CMDS).
 #
+# write_conf (used by start_mapid) loads the function libraries named by $MAPI_LIBS
+# (default stdflib.so) and, when $ANON_KEY_FILE is set, gives it as anon_key_file.
 # start_mapid NAME [EXTRA_CONF_TEXT] starts a private mapid with the configuration
 # $TMPD/NAME.conf and the socket $TMPD/NAME.sock, exports MAPI_CONF for the clients, and waits
 # up to 10 s for the socket to accept connections. stop_mapid NAME sends SIGTERM and checks a
@@ -131,7 +133,10 @@ write_conf()
     {
         echo "# private configuration of a test mapid"
         echo "libpath=$BUILD/flib"
-        echo "libs=stdflib.so"
+        echo "libs=${MAPI_LIBS:-stdflib.so}"
+        if [ -n "${ANON_KEY_FILE:-}" ]; then
+            echo "anon_key_file=$ANON_KEY_FILE"
+        fi
         echo "socket=$TMPD/$name.sock"
         echo "logfile=$TMPD/$name.log"
         echo "syslog_level=0"
