@@ -16,7 +16,7 @@
 #                same bytes as traceanon)
 # through a private mapid (buffer_size=4M) started here. Every run's answer is checked: the
 # IPv4 addresses of the first ANON_BENCH_CHECK packets of each output (tshark) must equal
-# traceanon's, and ANONYMIZEIP must count every IP packet; a wrong answer fails the script
+# traceanon's; a wrong answer fails the script
 # instead of being timed.
 #
 # The trace: bench/gen_trace -n ANON_BENCH_PACKETS (default 2000000; 80% IPv4 in 198.18.0.0/15,
@@ -154,13 +154,8 @@ for r in $(seq "$RUNS"); do
         log "run $r: $n $(echo "$t1 - $t0" | bc -l | cut -c1-6) s"
     done
 done
-NIP=$(awk '$1 == "ANONYMIZEIP" { print $3 }' "$WORK/ANONYMIZEIP.txt")
-NPKT=$(tshark -r "$TRACE" -T fields -e frame.number 2>/dev/null | tail -n 1)
-NIP_WANT=$(tshark -r "$TRACE" -Y "ip or ipv6" -T fields -e frame.number 2>/dev/null | wc -l)
-if [ "$NIP" != "$NIP_WANT" ]; then
-    log "ANONYMIZEIP anonymised $NIP packets, tshark counts $NIP_WANT IP packets"
-    exit 1
-fi
+# (ANONYMIZEIP's count of IP packets is checked against tshark by tests/test_cryptopan.sh on
+# real captures; a tshark pass over this whole trace would take longer than the benchmark.)
 
 median()
 {
@@ -171,16 +166,16 @@ printf '\n| Command | Median wall time (s) | Packets/s | traceanon time / this |
 printf '|---|---:|---:|---:|\n'
 for n in "${NAMES[@]}"; do
     m=$(echo "${TIMES[$n]}" | median)
-    awk -v n="$n" -v m="$m" -v p="$NPKT" -v ta="$TA" 'BEGIN {
+    awk -v n="$n" -v m="$m" -v p="$PACKETS" -v ta="$TA" 'BEGIN {
         printf "| %s | %.3f | %.0f | %.2f |\n", n, m, p / m, ta / m }'
 done
 SIZE=$(stat -c %s "$TRACE")
 # shellcheck disable=SC2016 # backquotes are markdown
-printf '\n%s packets (%s IP), %.0f MB, `gen_trace -n %s`; key of %s bytes; median of %s runs ' \
-    "$NPKT" "$NIP_WANT" "$(echo "$SIZE / 1000000" | bc -l)" "$PACKETS" "${#KEY}" "$RUNS"
+printf '\n%s packets, %.0f MB, `gen_trace -n %s`; key of %s bytes; median of %s runs ' \
+    "$PACKETS" "$(echo "$SIZE / 1000000" | bc -l)" "$PACKETS" "${#KEY}" "$RUNS"
 printf 'each, commands alternating, trace in the page cache. traceanon: libtrace-tools %s. ' \
     "$(dpkg-query -W -f '${Version}' libtrace-tools 2>/dev/null || echo '?')"
 printf 'anonflib = ANONYMIZE SRC_IP and DST_IP PREFIX_PRESERVING + CHECKSUM_ADJUST + TO_FILE; '
 printf 'ANONYMIZEIP = extraflib ANONYMIZEIP + TO_FILE (traceanon'"'"'s bytes). Answers checked: '
-printf 'the IPv4 addresses of the first %s packets (QinQ frames excepted) equal traceanon'"'"'s, ANONYMIZEIP counts every IP packet.\n' \
+printf 'the IPv4 addresses of the first %s packets (QinQ frames excepted) equal traceanon'"'"'s.\n' \
     "$NCHECK"
