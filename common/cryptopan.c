@@ -290,6 +290,11 @@ int cryptopan_key_from_file(const char *path, uint8_t key[CRYPTOPAN_KEY_LEN], ch
         snprintf(err, errlen, "the key file %s is empty", path);
         return -1;
     }
+    /* traceanon treats the key as a C string: bytes after a NUL count as NUL. So do we, so
+     * that the same key file gives the same addresses (checked against traceanon -f). */
+    const uint8_t *nul = memchr(buf, 0, n);
+    if (nul)
+        n = (size_t)(nul - buf);
     memset(key, 0, CRYPTOPAN_KEY_LEN);
     memcpy(key, buf, n);
     memset(buf, 0, sizeof(buf));

@@ -28,8 +28,9 @@ void cryptopan_free(struct cryptopan *cp);
 /*
  * Reads a key file (mapi.conf's anon_key_file): a file of 32 bytes or more gives its first 32
  * bytes, raw (as traceanon -f); a shorter one is a text key without its trailing newline (LF or
- * CRLF), NUL-padded (as traceanon -c). Returns 0, or -1 with the reason in err (unreadable,
- * empty). Shared by anonflib and extraflib, so both read a key file the same way.
+ * CRLF), NUL-padded (as traceanon -c). As in traceanon, bytes after a NUL byte count as NUL.
+ * Returns 0, or -1 with the reason in err (unreadable, empty). Shared by anonflib and
+ * extraflib, so both read a key file the same way.
  */
 int cryptopan_key_from_file(const char *path, uint8_t key[CRYPTOPAN_KEY_LEN], char *err,
                             size_t errlen);

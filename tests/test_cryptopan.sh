@@ -54,7 +54,9 @@ fi
 
 K="MAPI test key"
 KEYFILE=$TMPD/key.bin
-head -c 32 /dev/urandom >"$KEYFILE"
+# A random raw key with a NUL byte inside: traceanon -f reads it as a C string (the bytes
+# after the NUL count as NUL), and so must we. Different every run.
+{ head -c 20 /dev/urandom; printf '\000'; head -c 11 /dev/urandom; } >"$KEYFILE"
 # write_conf of common.sh with our libraries and (except for the mapid "nokey") the key file.
 # shellcheck disable=SC2034 # read by write_conf (tests/common.sh)
 MAPI_LIBS=$LIBS
