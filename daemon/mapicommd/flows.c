@@ -187,8 +187,7 @@ void mc_item_free(struct mc_item *it)
     free(it);
 }
 
-/* Appends a record to p's FIFO and wakes the waiters (takes the flow lock). */
-static void pump_push(struct mc_flow *f, struct mc_pump *p, struct mc_item *it)
+void mc_pump_push(struct mc_flow *f, struct mc_pump *p, struct mc_item *it)
 {
     pthread_mutex_lock(&f->lock);
     it->next = NULL;
@@ -258,7 +257,7 @@ static void *pump_main(void *arg)
             }
         }
         if (it) {
-            pump_push(f, p, it);
+            mc_pump_push(f, p, it);
             continue;
         }
         pthread_mutex_lock(&f->lock);

@@ -151,6 +151,8 @@ void mc_flows_close_owner(const void *owner);
 struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err);
 /* Frees an item taken out of a pump queue. */
 void mc_item_free(struct mc_item *it);
+/* Appends a record to p's FIFO and wakes the waiters (takes the flow lock). */
+void mc_pump_push(struct mc_flow *f, struct mc_pump *p, struct mc_item *it);
 
 /* ---- lmext.c ------------------------------------------------------------------------- */
 

@@ -679,15 +679,7 @@ static int do_get_pkts(struct session *s, const struct dimapi_req *r)
                         it->caplen = pkt->caplen;
                         it->wlen = pkt->wlen;
                         memcpy(it->data, &pkt->pkt, pkt->caplen);
-                        pthread_mutex_lock(&f->lock);
-                        it->next = NULL;
-                        if (p->tail)
-                            p->tail->next = it;
-                        else
-                            p->head = it;
-                        p->tail = it;
-                        p->bytes += it->caplen + sizeof(*it);
-                        pthread_mutex_unlock(&f->lock);
+                        mc_pump_push(f, p, it);
                     }
                     break;
                 }

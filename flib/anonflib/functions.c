@@ -285,6 +285,23 @@ static uint32_t digest(struct anon_rule *r, const uint8_t *in, uint32_t n, int t
     return dl > 0 ? (uint32_t)dl : 0;
 }
 
+/* HASHED on a field of fixed size len at p: its last len digest bytes, or a shorter digest
+ * followed by zeros (PAD_WITH_ZERO, STRIP_REST) or by the field's own bytes (UNCHANGED).
+ * The field stays as it is if the digest fails. */
+static void hash_in_place(struct anon_rule *r, uint8_t *p, uint32_t len)
+{
+    uint32_t dl = digest(r, p, len, 0);
+    if (dl == 0)
+        return;
+    if (dl >= len) {
+        memcpy(p, r->scratch + dl - len, len);
+    } else {
+        memcpy(p, r->scratch, dl);
+        if (r->hash_pad != ANON_PAD_UNCHANGED)
+            memset(p + dl, 0, len - dl);
+    }
+}
+
 /* ---- by kind ---- */
 
 static void apply_num(struct anon_rule *r, uint8_t *p, const struct anon_loc *l)
@@ -377,19 +394,9 @@ static void apply_addr(struct anon_rule *r, uint8_t *p, const struct anon_loc *l
             wrbe(p, 4, n);
         }
         return;
-    case ANON_FN_HASHED: {
-        uint32_t dl = digest(r, p, l->len, 0);
-        if (dl == 0)
-            return;
-        if (dl >= l->len) {
-            memcpy(p, r->scratch + dl - l->len, l->len);
-        } else {
-            memcpy(p, r->scratch, dl);
-            if (r->hash_pad != ANON_PAD_UNCHANGED)
-                memset(p + dl, 0, l->len - dl);
-        }
+    case ANON_FN_HASHED:
+        hash_in_place(r, p, l->len);
         return;
-    }
     case ANON_FN_PREFIX_PRESERVING:
         if (!v6) {
             uint32_t a;
@@ -437,19 +444,9 @@ static int apply_opt(struct anon_rule *r, struct mapi_pkt *pkt, uint8_t *p,
     case ANON_FN_PATTERN_FILL:
         fill_pattern(r, p, l->len);
         return 0;
-    case ANON_FN_HASHED: {
-        uint32_t dl = digest(r, p, l->len, 0);
-        if (dl == 0)
-            return 0;
-        if (dl >= l->len) {
-            memcpy(p, r->scratch + dl - l->len, l->len);
-        } else {
-            memcpy(p, r->scratch, dl);
-            if (r->hash_pad != ANON_PAD_UNCHANGED)
-                memset(p + dl, 0, l->len - dl);
-        }
+    case ANON_FN_HASHED:
+        hash_in_place(r, p, l->len);
         return 0;
-    }
     case ANON_FN_STRIP: {
         uint32_t keep = r->strip_keep < l->len ? (r->strip_keep + 3u) & ~3u : l->len;
         if (keep >= l->len)
