@@ -290,3 +290,49 @@ to_erf()
     traceconvert "pcapfile:$1" "erf:$2.gz" >/dev/null 2>&1 || return 1
     gzip -dc "$2.gz" >"$2" && rm -f "$2.gz"
 }
+
+# Hostile local users -------------------------------------------------------------------------
+
+# make_user VAR: creates a throwaway unprivileged user with useradd (no home, no login shell,
+# primary group nogroup, which the test mapid's socket_group is when run as root) and removes it
+# with userdel at exit. Sets VAR to the user name, VAR_UID to its uid, and the array AS_VAR to
+# the command prefix that runs a program as that user (setpriv). Names are unique per test run
+# (mt<pid><n>), so tests running side by side never share a user. Exits 77 (skip) when not
+# root or when useradd/setpriv are missing.
+MADE_USERS=0
+make_user()
+{
+    local var=$1 name
+    if [ "$(id -u)" -ne 0 ] || ! command -v useradd >/dev/null || ! command -v setpriv >/dev/null; then
+        echo "SKIP: creating test users needs root, useradd and setpriv"
+        exit 77
+    fi
+    MADE_USERS=$((MADE_USERS + 1))
+    name="mt$$x$MADE_USERS"
+    useradd -M -N -g nogroup -s /usr/sbin/nologin -d /nonexistent "$name" ||
+        die "useradd $name failed"
+    CLEANUP_CMDS="$CLEANUP_CMDS
+pkill -KILL -u $name 2>/dev/null; userdel $name 2>/dev/null"
+    printf -v "$var" '%s' "$name"
+    printf -v "${var}_UID" '%s' "$(id -u "$name")"
+    eval "AS_$var=(setpriv --reuid=$name --regid=nogroup --init-groups)"
+    # The programs and the test's files must be reachable by the new user.
+    "setpriv" --reuid="$name" --regid=nogroup --init-groups test -x "$MAPID" ||
+        die "user $name cannot reach the build directory $BUILD"
+}
+
+# raw_py USERPREFIX... -- SCRIPT ARGS...: runs a python3 script (text) that may
+# `import mapiwire` (tests/mapiwire.py, a raw client of mapid's protocol), e.g.
+#   raw_py "${AS_EVIL[@]}" -- "$SCRIPT" "$TMPD/x.sock"
+raw_py()
+{
+    local pre=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        pre+=("$1")
+        shift
+    done
+    shift
+    local script=$1
+    shift
+    "${pre[@]}" env PYTHONPATH="$SRC/tests" "$PY" -c "$script" "$@"
+}
