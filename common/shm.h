@@ -91,6 +91,7 @@ struct mapi_ring_hdr {
     uint64_t written; /* records stored */
     uint64_t drops;   /* records dropped because the ring was full (live devices) */
     uint32_t eof;     /* 1: no more records will come (end of trace, or flow closed) */
+    uint32_t broken;  /* 1: the consumer block held an impossible tail; nothing more comes */
 };
 
 #define MAPI_RING_CTL_SIZE 4096u

@@ -185,6 +185,9 @@ int lm_ring_next(struct lib_flow *f, struct lib_ring *r, struct mapipkt **pkt)
             return RING_PACKET;
         }
         /* Empty. */
+        if (__atomic_load_n(&h->broken, __ATOMIC_ACQUIRE))
+            return corrupt(r, "its consumer block was overwritten with an impossible tail; "
+                              "mapid stopped delivering to it");
         if (__atomic_load_n(&f->region->status, __ATOMIC_ACQUIRE) == FLOW_CLOSED ||
             __atomic_load_n(&f->closing, __ATOMIC_ACQUIRE))
             return dead_reason(f) ? RING_ERROR : RING_END;

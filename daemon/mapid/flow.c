@@ -567,6 +567,7 @@ static int ring_put_record(struct mapi_fn_instance *fi, uint64_t ts, uint16_t if
         if (tail > r->head || r->head - tail > r->size || (tail & 7u)) {
             mapi_log(LOG_LVL_WARN, "flow %d: client corrupted its packet ring; dropping", f->id);
             r->broken = 1;
+            __atomic_store_n(&r->hdr->broken, 1, __ATOMIC_RELEASE); /* the client reports it */
             goto drop;
         }
         uint64_t pos = r->head % r->size;
