@@ -953,6 +953,18 @@ static void test_results_and_ring(void)
     double ns = (now_s() - t0) * 1e9 / n;
     printf("mapi_read_results: %.1f ns per call (sum %llu)\n", ns, sum);
 
+    /* A writer that died mid-write (seqlock word left odd): the read is bounded (about 1 s),
+     * then NULL with 6140; a later consistent value reads again. */
+    __atomic_store_n(&r->seq, 1u, __ATOMIC_RELEASE);
+    t0 = now_s();
+    CHECK(mapi_read_results(fd, cnt) == NULL);
+    CHECK_ERR(MAPI_SHUTTING_DOWN);
+    double stuck = now_s() - t0;
+    CHECK(stuck >= 0.9 && stuck < 3.0);
+    __atomic_store_n(&r->seq, 2u, __ATOMIC_RELEASE);
+    res = mapi_read_results(fd, cnt);
+    CHECK(res && *(unsigned long long *)res->res == 4242);
+
     /* Packets. */
     CHECK(mapi_get_next_pkt(fd, cnt) == NULL);
     CHECK_ERR(MAPI_INVALID_FID_FUNCID);
