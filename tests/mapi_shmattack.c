@@ -22,11 +22,14 @@
  *            counter: it stops changing), prints "counter C" and the error of get_next_pkt as
  *            "next NULL|PKT err E".
  *   hold     Same flow; starts the device and never reads the ring (mapid waits for room on
- *            the trace file). Prints "ready" and sleeps until killed.
+ *            the trace file). Once the ring is full prints "ready" and, until killed, keeps
+ *            moving tail between two valid values and bumping space_futex (with wakes), so
+ *            that mapid's wait never sleeps on its own.
  * Exit status 0 when the program ran (the verdict is in the output), 1 on a MAPI error.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/falloc.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -269,11 +272,26 @@ int main(int argc, char **argv)
         struct mapipkt *p = mapi_get_next_pkt(t.fd, t.buf);
         printf("next %s err %d\n", p ? "PKT" : "NULL", last_error());
     } else if (!strcmp(argv[1], "hold")) {
+        off_t len = fd_size(kept[1]);
+        const struct mapi_ring_hdr *h = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, kept[1], 0);
+        struct mapi_ring_ctl *c =
+            mmap(NULL, MAPI_RING_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, kept[2], 0);
+        if (h == MAP_FAILED || c == MAP_FAILED) {
+            perror("mapi_shmattack: mapping the ring");
+            return 1;
+        }
         if (mapi_start_offline_device(dev) < 0)
             fatal("mapi_start_offline_device");
+        /* Wait until the ring is full (mapid waits for room), then keep moving tail between
+         * two valid values and bumping the futex word, never making room. */
+        while (__atomic_load_n(&h->head, __ATOMIC_ACQUIRE) + 4096u < h->size)
+            usleep(1000);
         printf("ready\n");
-        for (;;)
-            pause();
+        for (uint64_t i = 0;; i++) {
+            __atomic_store_n(&c->tail, (i & 1) * 8u, __ATOMIC_RELEASE);
+            __atomic_fetch_add(&c->space_futex, 1, __ATOMIC_RELEASE);
+            syscall(SYS_futex, &c->space_futex, FUTEX_WAKE, 1, NULL, NULL, 0);
+        }
     } else {
         fprintf(stderr, "mapi_shmattack: unknown mode %s\n", argv[1]);
         return 2;

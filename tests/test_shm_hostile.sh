@@ -13,8 +13,9 @@
 #    it, drops that ring's packets, still counts exactly, and the attacker's mapi_get_next_pkt
 #    fails with 5121.
 #  * hold: the attacker never reads a full ring on a trace (mapid's capture thread of that
-#    device waits, 50 ms at a time); meanwhile another user's PKT_COUNTER on weibo.pcap equals
-#    tcpdump --count, and mapid stops within a few seconds of SIGTERM.
+#    device waits, 50 ms at a time) and keeps moving its tail between valid values and bumping
+#    its futex word: mapid stays under 50% CPU; meanwhile another user's PKT_COUNTER on
+#    weibo.pcap equals tcpdump --count, and mapid stops within 5 s of SIGTERM.
 #  * big (#18): a pcap whose snaplen is 4 MiB holding a 3 MiB packet, with buffer_size=1M: the
 #    ring is sized for two of the largest record, so TO_BUFFER delivers every packet exactly
 #    (before: the 3 MiB packet was dropped and only counted).
@@ -101,7 +102,21 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 grep -q ready "$TMPD/hold.out" || fail "the holding attacker did not start: $(cat "$TMPD/hold.err")"
-sleep 0.5
+# mapid's CPU time over 2 s while the attacker keeps moving its tail and futex word: the
+# capture thread of its device must still mostly sleep.
+cpu_ticks()
+{
+    awk '{print $14 + $15}' "/proc/$(mapid_pid shm)/stat"
+}
+c0=$(cpu_ticks)
+sleep 2
+c1=$(cpu_ticks)
+pct=$(((c1 - c0) * 100 / $(getconf CLK_TCK) / 2))
+if [ "$pct" -lt 50 ]; then
+    pass "mapid used ${pct}% CPU while the attacker churned its consumer block"
+else
+    fail "mapid used ${pct}% CPU while the attacker churned its consumer block"
+fi
 got=$(count_as_victim)
 if [ "$got" = "$WANT" ]; then
     pass "another user counts weibo.pcap exactly ($got) while the attacker holds a full ring"

@@ -550,6 +550,7 @@ static int ring_put_record(struct mapi_fn_instance *fi, uint64_t ts, uint16_t if
     if (!r || r->broken)
         goto drop;
     uint32_t need = mapi_ring_record_len(caplen);
+    unsigned rounds = 0;
     if (need > r->size / 2) {
         /* Cannot happen: rings are sized for the largest record (ring_bytes_for). Counted
          * (mapi_stats) and logged once, never silent. */
@@ -577,18 +578,25 @@ static int ring_put_record(struct mapi_fn_instance *fi, uint64_t ts, uint16_t if
             break;
         if (!fi->offline)
             goto drop;
-        /* Trace file: wait for the client (back-pressure), unless the flow closes. Wake it
-         * first: wake-ups are otherwise sent once per batch (flow_batch_done). */
+        /* Trace file: wait for the client (back-pressure), unless the flow closes or mapid
+         * stops: checked on every round, whatever the client does to its consumer block. */
+        if (atomic_load(&f->closed) || atomic_load(&f->dev->stop))
+            return 0;
+        if (++rounds % 64 == 0) {
+            /* A client that keeps moving tail or its futex word without making room would
+             * otherwise keep us from sleeping: pause 1 ms every 64 rounds. */
+            struct timespec pause = {0, 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+        /* Wake it first: wake-ups are otherwise sent once per batch (flow_batch_done). */
         ring_wake_consumer(r);
         uint32_t v = __atomic_load_n(&r->ctl->space_futex, __ATOMIC_ACQUIRE);
         __atomic_store_n(&r->ctl->producer_waiting, 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         if (__atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE) != tail)
             continue;
-        if (atomic_load(&f->closed) || atomic_load(&f->dev->stop))
-            return 0;
-        /* Bounded: at most 50 ms per wait, then the flow and the device are checked again
-         * (the client's futex word can only make us wake early). */
+        /* Bounded: at most 50 ms per wait (the client's futex word can only make it end
+         * early). */
         struct timespec ts = {0, 50 * 1000 * 1000};
         futex(&r->ctl->space_futex, FUTEX_WAIT, v, &ts);
     }
