@@ -29,7 +29,7 @@
  *      uint32 len (whole record, 8-aligned, or MAPI_RING_WRAP: skip to the start) | uint32 0 |
  *      struct mapipkt header (20 bytes) | caplen bytes of frame | padding
  *    mapid sizes every ring so that two of the largest records it can produce fit
- *    (mapid_ring_bytes in daemon/mapid/flow.c): no record is ever too large for its ring.
+ *    (ring_bytes_for in daemon/mapid/flow.c): no record is ever too large for its ring.
  *
  * 3. The consumer block of that ring (client: read-write, its own memfd of
  *    MAPI_RING_CTL_SIZE bytes): struct mapi_ring_ctl, tail and the wake-up words.
