@@ -157,9 +157,11 @@ uint32_t refs_read(const struct mapi_ref *r, void *buf, uint32_t len)
      * is this same thread, so the word is never odd here; from cleanup() on another thread a
      * writer holds it for nanoseconds. A word that stays odd (a bug, or memory corrupted) makes
      * the value missing, as before connect, logged once per reference. */
-    if (mapi_seqlock_read(r->fn->fi.result_seq, src, buf, n, REFS_READ_SPINS, REFS_READ_MAX_NS) <
-        0) {
-        struct mapi_ref *w = (struct mapi_ref *)r; /* allocated non-const by refs_open */
+    struct mapi_ref *w = (struct mapi_ref *)r; /* allocated non-const by refs_open */
+    /* Once a result was found stuck, later reads of it only spin (no 1 ms per packet). */
+    uint64_t max_ns =
+        atomic_load_explicit(&w->stuck_logged, memory_order_relaxed) ? 0 : REFS_READ_MAX_NS;
+    if (mapi_seqlock_read(r->fn->fi.result_seq, src, buf, n, REFS_READ_SPINS, max_ns) < 0) {
         if (!atomic_exchange(&w->stuck_logged, 1))
             mapi_log(LOG_LVL_ERROR,
                      "flow %d: result of function %d stayed locked (seqlock word odd); reading "
