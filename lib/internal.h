@@ -138,11 +138,12 @@ int lm_is_remote_scope(const char *dev);
 
 struct lib_ring {
     int fid;
-    struct mapi_ring_hdr *hdr; /* mapping of maplen bytes (header, then data) */
+    struct mapi_ring_hdr *hdr; /* read-only mapping of maplen bytes (header, then data) */
+    struct mapi_ring_ctl *ctl; /* read-write mapping of the consumer block */
     uint8_t *data;
     uint64_t size; /* bytes of the data area */
     size_t maplen;
-    uint64_t tail;          /* our copy of hdr->tail */
+    uint64_t tail;          /* our copy of ctl->tail */
     uint32_t pending;       /* bytes of the record handed out last, consumed at the next call */
     uint64_t last_check_ns; /* last liveness check (lm_client_poll_events) */
 };
@@ -264,7 +265,7 @@ int lm_args_position_error(int pos);
 #define RING_ERROR (-1) /* error set */
 
 /* Maps and checks a ring received at connect. Returns 0 or -1 with the error set. */
-int lm_ring_attach(struct lib_ring *r, int fid, int fd, uint64_t bytes);
+int lm_ring_attach(struct lib_ring *r, int fid, int fd, int ctlfd, uint64_t bytes);
 void lm_ring_detach(struct lib_ring *r);
 /*
  * Consumes the record handed out last and returns the next one in *pkt (RING_PACKET), or

@@ -550,11 +550,11 @@ static void detach_all(struct lib_flow *f)
 }
 
 /*
- * mapi_connect: activates flow fd in mapid and maps its shared memory (results read-only,
- * packet rings read-write). Returns 0 or -1. Errors: 6145 fd unknown; 3081 already
- * connected; 6142 the shared memory mapid sent is unusable; from mapid: 3085 shared-memory
- * limit, 3075 cannot allocate, the init errors of the functions (3503.., 7007, ...), 1026
- * the capture cannot start. After an error from mapid (other than 3081) mapid has closed the
+ * mapi_connect: activates flow fd in mapid and maps its shared memory (results and packet
+ * rings read-only, each ring's consumer block read-write). Returns 0 or -1. Errors: 6145 fd
+ * unknown; 3081 already connected; 6142 the shared memory mapid sent is unusable; from mapid: 3085
+ * shared-memory limit, 3075 cannot allocate, the init errors of the functions (3503.., 7007, ...),
+ * 1026 the capture cannot start. After an error from mapid (other than 3081) mapid has closed the
  * flow: only mapi_close_flow is useful then (it succeeds without asking mapid).
  */
 MAPI_API int mapi_connect(int fd)
@@ -591,7 +591,7 @@ MAPI_API int mapi_connect(int fd)
     }
     uint64_t region_bytes = wire_get_u64(&rep.r);
     uint32_t nrings = wire_get_u32(&rep.r);
-    if (!wire_reader_ok(&rep.r) || nrings >= WIRE_MAX_FDS || rep.nfds != (int)nrings + 1) {
+    if (!wire_reader_ok(&rep.r) || nrings >= WIRE_MAX_FDS || rep.nfds != 2 * (int)nrings + 1) {
         lm_set_error(MAPI_CONNECT, "malformed CONNECT reply (%u rings, %d descriptors)", nrings,
                      rep.nfds);
         lm_client_reply_free(&rep);
@@ -614,7 +614,7 @@ MAPI_API int mapi_connect(int fd)
             lm_set_error(MAPI_CONNECT, "CONNECT reply names an unknown ring fid %d", fid);
             goto fail;
         }
-        if (lm_ring_attach(&f->rings[i], fid, rep.fds[i + 1], bytes) < 0)
+        if (lm_ring_attach(&f->rings[i], fid, rep.fds[1 + 2 * i], rep.fds[2 + 2 * i], bytes) < 0)
             goto fail;
         f->nrings++;
         fn->ring = &f->rings[i];
@@ -690,7 +690,9 @@ static mapi_results_t *read_queue(int fd, int fid)
  * mapi_close_flow. NULL on error.
  * Errors: 6145 fd <= 0 or unknown; 6143 not connected; 6147 unknown fid; 6146 the function
  * has no result; 6140 mapid closed the flow (shutdown); 5123 the connection to mapid was found
- * lost by another call (this call makes no system call to find out itself).
+ * lost by another call (this call makes no system call to find out itself); 6140 (or 5123)
+ * also when the result stayed locked for MAPI_SHM_READ_MAX_NS (1 s; mapid stopped in the
+ * middle of writing it): the read is bounded, never a hang.
  * Functions that queue records (MAPI_FN_QUEUE: BUCKET, HASHSAMP, THRESHOLD) return the next
  * record per call instead, waiting for it (see read_queue: 6158 at the end of a trace).
  */
@@ -733,7 +735,16 @@ MAPI_API mapi_results_t *mapi_read_results(int fd, int fid)
             lm_set_error(MAPI_SHUTTING_DOWN, "mapid closed flow %d", fd);
         return NULL;
     }
-    mapi_shm_result_read(fn->slot, fn->buf, fn->slot_size);
+    if (__builtin_expect(mapi_shm_result_read(fn->slot, fn->buf, fn->slot_size) < 0, 0)) {
+        /* Locked for a second: mapid died (or stopped) in the middle of writing it. */
+        lm_client_poll_events();
+        if (!lm_client_state_error())
+            lm_set_error(MAPI_SHUTTING_DOWN,
+                         "result of function %d of flow %d stayed locked for 1 s: mapid stopped "
+                         "while writing it",
+                         fid, fd);
+        return NULL;
+    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
     fn->res.res = fn->buf;

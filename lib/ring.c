@@ -8,6 +8,10 @@
  * next call, when the application is done with the previous packet. MAPI_RING_WRAP means
  * "continue at the start of the data area".
  *
+ * The ring comes in two mappings: the producer part (header and data: read-only, mapid sealed
+ * it so nobody can write it but mapid) and the consumer block struct mapi_ring_ctl (tail,
+ * wake-up words), which we write and mapid validates.
+ *
  * Sleeping: when the ring is empty we set consumer_waiting, issue a seq_cst fence, read
  * data_futex and re-check head; if still empty we FUTEX_WAIT (shared, not private: the
  * mapping is shared with mapid) on data_futex for at most 200 ms. The producer increments
@@ -48,20 +52,30 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int lm_ring_attach(struct lib_ring *r, int fid, int fd, uint64_t bytes)
+/* Maps a ring: fd is the producer part (header and data, read-only for us: mapid sealed it),
+ * ctlfd the consumer block we write. 0, or -1 with the error set (6142). */
+int lm_ring_attach(struct lib_ring *r, int fid, int fd, int ctlfd, uint64_t bytes)
 {
     memset(r, 0, sizeof(*r));
     r->fid = fid;
-    struct stat st;
+    struct stat st, cst;
     if (bytes < MAPI_RING_HDR_SIZE + 64 || bytes > SIZE_MAX || fstat(fd, &st) < 0 ||
-        (uint64_t)st.st_size < bytes) {
+        (uint64_t)st.st_size < bytes || fstat(ctlfd, &cst) < 0 ||
+        (uint64_t)cst.st_size < MAPI_RING_CTL_SIZE) {
         lm_set_error(MAPI_CONNECT, "packet ring of fid %d: bad size %llu", fid,
                      (unsigned long long)bytes);
         return -1;
     }
-    void *m = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *m = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED) {
         lm_set_error(MAPI_CONNECT, "mapping the packet ring of fid %d: %s", fid, strerror(errno));
+        return -1;
+    }
+    void *c = mmap(NULL, MAPI_RING_CTL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ctlfd, 0);
+    if (c == MAP_FAILED) {
+        lm_set_error(MAPI_CONNECT, "mapping the consumer block of fid %d: %s", fid,
+                     strerror(errno));
+        munmap(m, (size_t)bytes);
         return -1;
     }
     struct mapi_ring_hdr *h = m;
@@ -69,14 +83,16 @@ int lm_ring_attach(struct lib_ring *r, int fid, int fd, uint64_t bytes)
     if (h->magic != MAPI_RING_MAGIC || h->version != MAPI_SHM_VERSION || size == 0 || (size & 7u) ||
         size > bytes - MAPI_RING_HDR_SIZE) {
         munmap(m, (size_t)bytes);
+        munmap(c, MAPI_RING_CTL_SIZE);
         lm_set_error(MAPI_CONNECT, "packet ring of fid %d has a bad header", fid);
         return -1;
     }
     r->hdr = h;
+    r->ctl = c;
     r->data = (uint8_t *)m + MAPI_RING_HDR_SIZE;
     r->size = size;
     r->maplen = (size_t)bytes;
-    r->tail = __atomic_load_n(&h->tail, __ATOMIC_ACQUIRE);
+    r->tail = __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
     return 0;
 }
 
@@ -84,21 +100,24 @@ void lm_ring_detach(struct lib_ring *r)
 {
     if (r->hdr)
         munmap(r->hdr, r->maplen);
+    if (r->ctl)
+        munmap(r->ctl, MAPI_RING_CTL_SIZE);
     r->hdr = NULL;
+    r->ctl = NULL;
 }
 
 void lm_ring_wake(struct lib_ring *r)
 {
-    if (!r->hdr)
+    if (!r->ctl)
         return;
-    __atomic_fetch_add(&r->hdr->data_futex, 1, __ATOMIC_RELEASE);
-    futex(&r->hdr->data_futex, FUTEX_WAKE, INT_MAX, NULL);
+    __atomic_fetch_add(&r->ctl->data_futex, 1, __ATOMIC_RELEASE);
+    futex(&r->ctl->data_futex, FUTEX_WAKE, INT_MAX, NULL);
 }
 
 /* Publishes our tail and wakes mapid if it waits for room. */
 static void advance(struct lib_ring *r, uint64_t bytes)
 {
-    struct mapi_ring_hdr *h = r->hdr;
+    struct mapi_ring_ctl *h = r->ctl;
     r->tail += bytes;
     __atomic_store_n(&h->tail, r->tail, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -138,7 +157,7 @@ int lm_ring_next(struct lib_flow *f, struct lib_ring *r, struct mapipkt **pkt)
     if (r->pending) {
         uint32_t n = r->pending;
         r->pending = 0;
-        __atomic_store_n(&h->read, h->read + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->ctl->read, r->ctl->read + 1, __ATOMIC_RELAXED);
         advance(r, n);
     }
     for (;;) {
@@ -166,6 +185,9 @@ int lm_ring_next(struct lib_flow *f, struct lib_ring *r, struct mapipkt **pkt)
             return RING_PACKET;
         }
         /* Empty. */
+        if (__atomic_load_n(&h->broken, __ATOMIC_ACQUIRE))
+            return corrupt(r, "its consumer block was overwritten with an impossible tail; "
+                              "mapid stopped delivering to it");
         if (__atomic_load_n(&f->region->status, __ATOMIC_ACQUIRE) == FLOW_CLOSED ||
             __atomic_load_n(&f->closing, __ATOMIC_ACQUIRE))
             return dead_reason(f) ? RING_ERROR : RING_END;
@@ -183,15 +205,15 @@ int lm_ring_next(struct lib_flow *f, struct lib_ring *r, struct mapipkt **pkt)
             return RING_ERROR;
         if (__atomic_load_n(&h->nowait, __ATOMIC_RELAXED))
             return RING_END;
-        __atomic_store_n(&h->consumer_waiting, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->ctl->consumer_waiting, 1, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        uint32_t v = __atomic_load_n(&h->data_futex, __ATOMIC_ACQUIRE);
+        uint32_t v = __atomic_load_n(&r->ctl->data_futex, __ATOMIC_ACQUIRE);
         if (__atomic_load_n(&h->head, __ATOMIC_ACQUIRE) == r->tail &&
             !__atomic_load_n(&h->eof, __ATOMIC_ACQUIRE) &&
             !__atomic_load_n(&f->closing, __ATOMIC_ACQUIRE)) {
             struct timespec ts = {0, RING_WAIT_NS};
-            futex(&h->data_futex, FUTEX_WAIT, v, &ts);
+            futex(&r->ctl->data_futex, FUTEX_WAIT, v, &ts);
         }
-        __atomic_store_n(&h->consumer_waiting, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->ctl->consumer_waiting, 0, __ATOMIC_RELAXED);
     }
 }

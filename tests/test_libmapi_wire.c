@@ -77,6 +77,11 @@ struct fake_fn {
     int nowait;
 };
 
+struct fake_ring {
+    struct mapi_ring_hdr *hdr; /* producer part */
+    struct mapi_ring_ctl *ctl; /* consumer block */
+};
+
 struct fake_flow {
     int id;
     int connected;
@@ -84,7 +89,7 @@ struct fake_flow {
     int nfns;
     struct mapi_shm_hdr *region;
     size_t region_len;
-    struct mapi_ring_hdr *rings[16]; /* by fid */
+    struct fake_ring rings[16]; /* by fid */
 };
 
 static struct {
@@ -168,7 +173,7 @@ static void handle_connect(uint32_t reqid, struct fake_flow *f)
         off = (off + sizeof(struct mapi_shm_result) + f->fns[i].result_size + 63) & ~(size_t)63;
     }
     size_t total = (off + 4095) & ~(size_t)4095;
-    int fds[17], nfds = 0;
+    int fds[33], nfds = 0;
     f->region = make_shared(total, &fds[nfds++]);
     f->region_len = total;
     f->region->magic = MAPI_SHM_MAGIC;
@@ -196,7 +201,8 @@ static void handle_connect(uint32_t reqid, struct fake_flow *f)
         h->version = MAPI_SHM_VERSION;
         h->size = RING_DATA;
         h->nowait = (uint32_t)f->fns[i].nowait;
-        f->rings[i + 1] = h;
+        f->rings[i + 1].hdr = h;
+        f->rings[i + 1].ctl = make_shared(MAPI_RING_CTL_SIZE, &fds[nfds++]);
         wire_put_i32(&w, i + 1);
         wire_put_u64(&w, MAPI_RING_HDR_SIZE + RING_DATA);
     }
@@ -516,11 +522,11 @@ static void *server_main(void *arg)
                         if (f->region)
                             __atomic_store_n(&f->region->status, FLOW_CLOSED, __ATOMIC_RELEASE);
                         for (int k = 0; k < 16; k++) {
-                            if (!f->rings[k])
+                            if (!f->rings[k].hdr)
                                 continue;
-                            __atomic_store_n(&f->rings[k]->eof, 1, __ATOMIC_RELEASE);
-                            __atomic_fetch_add(&f->rings[k]->data_futex, 1, __ATOMIC_RELEASE);
-                            syscall(SYS_futex, &f->rings[k]->data_futex, FUTEX_WAKE, 100, NULL,
+                            __atomic_store_n(&f->rings[k].hdr->eof, 1, __ATOMIC_RELEASE);
+                            __atomic_fetch_add(&f->rings[k].ctl->data_futex, 1, __ATOMIC_RELEASE);
+                            syscall(SYS_futex, &f->rings[k].ctl->data_futex, FUTEX_WAKE, 100, NULL,
                                     NULL, 0);
                         }
                     }
@@ -582,16 +588,16 @@ static struct fake_flow *last_fake_flow(void)
 }
 
 /* Appends a record of caplen bytes (filled with `fill`) like mapid's host_ring_put. */
-static void produce(struct mapi_ring_hdr *h, uint32_t caplen, unsigned char fill, uint64_t ts)
+static void produce(struct fake_ring *h, uint32_t caplen, unsigned char fill, uint64_t ts)
 {
-    uint8_t *data = (uint8_t *)h + MAPI_RING_HDR_SIZE;
-    uint64_t head = h->head;
+    uint8_t *data = (uint8_t *)h->hdr + MAPI_RING_HDR_SIZE;
+    uint64_t head = h->hdr->head;
     uint32_t need = mapi_ring_record_len(caplen);
-    uint64_t pos = head % h->size;
-    if (h->size - pos < need) {
+    uint64_t pos = head % h->hdr->size;
+    if (h->hdr->size - pos < need) {
         uint32_t wrap = MAPI_RING_WRAP;
         memcpy(data + pos, &wrap, 4);
-        head += h->size - pos;
+        head += h->hdr->size - pos;
         pos = 0;
     }
     uint32_t rh[2] = {need, 0};
@@ -603,11 +609,11 @@ static void produce(struct mapi_ring_hdr *h, uint32_t caplen, unsigned char fill
     p->wlen = caplen + 4;
     memset(&p->pkt, fill, caplen);
     head += need;
-    __atomic_store_n(&h->head, head, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->hdr->head, head, __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&h->consumer_waiting, __ATOMIC_RELAXED)) {
-        __atomic_fetch_add(&h->data_futex, 1, __ATOMIC_RELEASE);
-        syscall(SYS_futex, &h->data_futex, FUTEX_WAKE, 100, NULL, NULL, 0);
+    if (__atomic_load_n(&h->ctl->consumer_waiting, __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&h->ctl->data_futex, 1, __ATOMIC_RELEASE);
+        syscall(SYS_futex, &h->ctl->data_futex, FUTEX_WAKE, 100, NULL, NULL, 0);
     }
 }
 
@@ -623,7 +629,7 @@ static int pkt_ok(const struct mapipkt *p, uint32_t caplen, unsigned char fill)
 }
 
 struct delayed {
-    struct mapi_ring_hdr *h;
+    struct fake_ring *h;
     int ms;
     char cmd; /* 0: produce a packet */
 };
@@ -947,6 +953,18 @@ static void test_results_and_ring(void)
     double ns = (now_s() - t0) * 1e9 / n;
     printf("mapi_read_results: %.1f ns per call (sum %llu)\n", ns, sum);
 
+    /* A writer that died mid-write (seqlock word left odd): the read is bounded (about 1 s),
+     * then NULL with 6140; a later consistent value reads again. */
+    __atomic_store_n(&r->seq, 1u, __ATOMIC_RELEASE);
+    t0 = now_s();
+    CHECK(mapi_read_results(fd, cnt) == NULL);
+    CHECK_ERR(MAPI_SHUTTING_DOWN);
+    double stuck = now_s() - t0;
+    CHECK(stuck >= 0.9 && stuck < 3.0);
+    __atomic_store_n(&r->seq, 2u, __ATOMIC_RELEASE);
+    res = mapi_read_results(fd, cnt);
+    CHECK(res && *(unsigned long long *)res->res == 4242);
+
     /* Packets. */
     CHECK(mapi_get_next_pkt(fd, cnt) == NULL);
     CHECK_ERR(MAPI_INVALID_FID_FUNCID);
@@ -961,30 +979,30 @@ static void test_results_and_ring(void)
     CHECK(mapi_loop(fd, buf, 1, NULL) == -1);
     CHECK_ERR(MFUNCT_INVALID_ARGUMENT_4);
 
-    struct mapi_ring_hdr *h = ff->rings[buf];
+    struct fake_ring *h = &ff->rings[buf];
     /* Fill most of the ring: 3 x 1000-byte records (1032 each), then one that must wrap. */
     produce(h, 1000, 1, 1);
     produce(h, 1000, 2, 2);
     produce(h, 1000, 3, 3);
     struct mapipkt *p = mapi_get_next_pkt(fd, buf);
     CHECK(pkt_ok(p, 1000, 1) && p->ts == 1);
-    CHECK(h->tail == 0); /* not consumed until the next call */
+    CHECK(h->ctl->tail == 0); /* not consumed until the next call */
     p = mapi_get_next_pkt(fd, buf);
     CHECK(pkt_ok(p, 1000, 2));
-    CHECK(h->tail == 1032);
+    CHECK(h->ctl->tail == 1032);
     produce(h, 1000, 4, 4); /* 3096 + 1032 > 4096: wraps to the start */
-    CHECK(h->head == 4096 + 1032);
+    CHECK(h->hdr->head == 4096 + 1032);
     p = mapi_get_next_pkt(fd, buf);
     CHECK(pkt_ok(p, 1000, 3));
     /* Back-pressure: mapid waits for room; consuming must wake it. */
-    __atomic_store_n(&h->producer_waiting, 1, __ATOMIC_RELAXED);
-    uint32_t sf = h->space_futex;
+    __atomic_store_n(&h->ctl->producer_waiting, 1, __ATOMIC_RELAXED);
+    uint32_t sf = h->ctl->space_futex;
     p = mapi_get_next_pkt(fd, buf);
     /* The wrapped record sits at the start of the data area (page aligned in our mapping). */
     CHECK(pkt_ok(p, 1000, 4) && p->ts == 4 && ((uintptr_t)p & 4095u) == MAPI_RING_RECHDR);
-    CHECK(h->producer_waiting == 0 && h->space_futex == sf + 1);
-    CHECK(h->tail == 4096); /* the third record and the wrapped end consumed */
-    CHECK(h->read == 3);
+    CHECK(h->ctl->producer_waiting == 0 && h->ctl->space_futex == sf + 1);
+    CHECK(h->ctl->tail == 4096); /* the third record and the wrapped end consumed */
+    CHECK(h->ctl->read == 3);
 
     /* Blocking: a packet arrives 300 ms later and wakes us. */
     struct delayed d = {h, 300, 0};
@@ -1020,10 +1038,10 @@ static void test_eof_nowait(void)
     int fd = mapi_create_offline_flow("/proc/self/exe", MFF_PCAP);
     int buf = mapi_apply_function(fd, "TO_BUFFER", WAIT);
     CHECK(fd > 0 && buf == 1 && mapi_connect(fd) == 0);
-    struct mapi_ring_hdr *h = last_fake_flow()->rings[buf];
+    struct fake_ring *h = &last_fake_flow()->rings[buf];
     for (int i = 0; i < 5; i++)
         produce(h, 500, (unsigned char)i, 0);
-    __atomic_store_n(&h->eof, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&h->hdr->eof, 1, __ATOMIC_RELEASE);
     int n = 0;
     struct mapipkt *p;
     while ((p = mapi_get_next_pkt(fd, buf)) != NULL) {
@@ -1041,8 +1059,8 @@ static void test_eof_nowait(void)
     fd = mapi_create_flow("eth0");
     buf = mapi_apply_function(fd, "TO_BUFFER", NOWAIT);
     CHECK(mapi_connect(fd) == 0);
-    h = last_fake_flow()->rings[buf];
-    CHECK(h->nowait == 1);
+    h = &last_fake_flow()->rings[buf];
+    CHECK(h->hdr->nowait == 1);
     double t0 = now_s();
     CHECK(mapi_get_next_pkt(fd, buf) == NULL);
     CHECK(now_s() - t0 < 0.1);

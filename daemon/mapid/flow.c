@@ -153,19 +153,33 @@ int flow_apply(struct flow *f, const struct mapi_fn_def *def, int libidx, struct
     return fn->fi.fid;
 }
 
-static int make_memfd(const char *name, size_t len, void **map)
+/*
+ * A memfd of len bytes mapped read-write into mapid (*map). Sealed against shrinking, growing
+ * and further seals; with client_ro also with F_SEAL_FUTURE_WRITE, added after our mapping, so
+ * that no one else can ever write it (write(), writable MAP_SHARED mappings, mprotect,
+ * fallocate punch-hole all fail with EPERM) while our mapping stays writable. Returns the
+ * descriptor (owned by the caller) or -1 with errno set.
+ */
+static int make_memfd(const char *name, size_t len, void **map, int client_ro)
 {
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return -1;
-    if (ftruncate(fd, (off_t)len) < 0 ||
-        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    if (ftruncate(fd, (off_t)len) < 0) {
         close(fd);
         return -1;
     }
     *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (*map == MAP_FAILED) {
         close(fd);
+        return -1;
+    }
+    int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL | (client_ro ? F_SEAL_FUTURE_WRITE : 0);
+    if (fcntl(fd, F_ADD_SEALS, seals) < 0) {
+        int e = errno;
+        munmap(*map, len);
+        close(fd);
+        errno = e;
         return -1;
     }
     return fd;
@@ -179,25 +193,40 @@ static void ring_free(struct ring *r)
         munmap(r->map, r->maplen);
     if (r->fd >= 0)
         close(r->fd);
+    if (r->ctl)
+        munmap(r->ctl, MAPI_RING_CTL_SIZE);
+    if (r->ctl_fd >= 0)
+        close(r->ctl_fd);
     free(r);
 }
 
+/* A ring of `bytes` data bytes: the producer part (sealed read-only for the client) and the
+ * consumer block (client-writable). NULL with errno set. */
 static struct ring *ring_create(int flow_id, int fid, uint64_t bytes, int nowait)
 {
     struct ring *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    r->fd = r->ctl_fd = -1;
     bytes = (bytes + 4095u) & ~(uint64_t)4095u;
     r->size = bytes;
     r->maplen = MAPI_RING_HDR_SIZE + bytes;
     char name[64];
     snprintf(name, sizeof(name), "mapi-ring-%d-%d", flow_id, fid);
-    r->fd = make_memfd(name, r->maplen, &r->map);
+    r->fd = make_memfd(name, r->maplen, &r->map, 1);
     if (r->fd < 0) {
         r->map = NULL;
         ring_free(r);
         return NULL;
     }
+    snprintf(name, sizeof(name), "mapi-ringctl-%d-%d", flow_id, fid);
+    void *ctl = NULL;
+    r->ctl_fd = make_memfd(name, MAPI_RING_CTL_SIZE, &ctl, 0);
+    if (r->ctl_fd < 0) {
+        ring_free(r);
+        return NULL;
+    }
+    r->ctl = ctl;
     r->hdr = r->map;
     r->data = (uint8_t *)r->map + MAPI_RING_HDR_SIZE;
     r->hdr->magic = MAPI_RING_MAGIC;
@@ -205,6 +234,33 @@ static struct ring *ring_create(int flow_id, int fid, uint64_t bytes, int nowait
     r->hdr->nowait = nowait ? 1 : 0;
     r->hdr->size = bytes;
     return r;
+}
+
+/*
+ * Data bytes of the ring of fn (requested: fi.ring_size, UINT32_MAX = buffer_size), so that
+ * every record the function can produce fits twice (a record may need the whole space left
+ * before the wrap plus itself): TO_BUFFER gets at least 2 records of the device's largest
+ * packet (max(snaplen, MAPID_MAX_CAPLEN), at most MAPID_MAX_TRACE_CAPLEN), a queue at least 2
+ * of queue_put's largest record. So no record is ever too large for its ring (issue 10 #18).
+ */
+static uint64_t ring_bytes_for(const struct mapid *m, const struct fn_inst *fn)
+{
+    uint64_t want = fn->fi.ring_size == UINT32_MAX ? m->conf.buffer_size : fn->fi.ring_size;
+    uint64_t largest = MAPI_QUEUE_MAX_RECORD;
+    if (fn->fi.def->flags & MAPI_FN_RING) {
+        largest =
+            fn->flow->dev->snaplen > MAPID_MAX_CAPLEN ? fn->flow->dev->snaplen : MAPID_MAX_CAPLEN;
+        if (largest > MAPID_MAX_TRACE_CAPLEN)
+            largest = MAPID_MAX_TRACE_CAPLEN;
+        if (want < RING_MIN_BYTES)
+            want = RING_MIN_BYTES;
+    }
+    uint64_t least = 2u * (uint64_t)mapi_ring_record_len((uint32_t)largest);
+    if (want < least)
+        want = least;
+    if (want > UINT32_MAX - 8192u)
+        want = UINT32_MAX - 8192u;
+    return (want + 4095u) & ~(uint64_t)4095u;
 }
 
 /* The chain's identity for function sharing: each function and its arguments. NULL when a
@@ -287,12 +343,8 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
         fn->result_offset = off;
         off = ALIGN64(off + sizeof(struct mapi_shm_result) + fn->fi.result_size);
         if (fn->fi.ring_size != 0) {
-            uint64_t want = fn->fi.ring_size == UINT32_MAX ? m->conf.buffer_size : fn->fi.ring_size;
-            uint64_t least = (fn->fi.def->flags & MAPI_FN_RING) ? RING_MIN_BYTES : 65536u;
-            if (want < least)
-                want = least;
-            fn->fi.ring_size = (uint32_t)(want > UINT32_MAX - 8192 ? UINT32_MAX - 8192 : want);
-            ring_bytes += fn->fi.ring_size + MAPI_RING_HDR_SIZE;
+            fn->fi.ring_size = (uint32_t)ring_bytes_for(m, fn);
+            ring_bytes += fn->fi.ring_size + MAPI_RING_HDR_SIZE + MAPI_RING_CTL_SIZE;
         }
     }
     uint64_t total = (off + 4095u) & ~(uint64_t)4095u;
@@ -306,7 +358,7 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     }
     char name[64];
     snprintf(name, sizeof(name), "mapi-flow-%d", f->id);
-    f->region_fd = make_memfd(name, total, &f->region);
+    f->region_fd = make_memfd(name, total, &f->region, 1);
     if (f->region_fd < 0) {
         f->region = NULL;
         snprintf(msg, msglen, "cannot create shared memory: %s", strerror(errno));
@@ -378,12 +430,14 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     return 0;
 }
 
+/* consumer_waiting is the client's: a hint only (a client that always sets it costs itself a
+ * futex call per batch). */
 static void ring_wake_consumer(struct ring *r)
 {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&r->hdr->consumer_waiting, __ATOMIC_RELAXED)) {
-        __atomic_fetch_add(&r->hdr->data_futex, 1, __ATOMIC_RELEASE);
-        futex(&r->hdr->data_futex, FUTEX_WAKE, INT_MAX, NULL);
+    if (__atomic_load_n(&r->ctl->consumer_waiting, __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&r->ctl->data_futex, 1, __ATOMIC_RELEASE);
+        futex(&r->ctl->data_futex, FUTEX_WAKE, INT_MAX, NULL);
     }
 }
 
@@ -397,8 +451,8 @@ void flow_finish(struct flow *f, int status)
         if (!r)
             continue;
         __atomic_store_n(&r->hdr->eof, 1, __ATOMIC_RELEASE);
-        __atomic_fetch_add(&r->hdr->data_futex, 1, __ATOMIC_RELEASE);
-        futex(&r->hdr->data_futex, FUTEX_WAKE, INT_MAX, NULL);
+        __atomic_fetch_add(&r->ctl->data_futex, 1, __ATOMIC_RELEASE);
+        futex(&r->ctl->data_futex, FUTEX_WAKE, INT_MAX, NULL);
     }
 }
 
@@ -496,13 +550,25 @@ static int ring_put_record(struct mapi_fn_instance *fi, uint64_t ts, uint16_t if
     if (!r || r->broken)
         goto drop;
     uint32_t need = mapi_ring_record_len(caplen);
-    if (need > r->size / 2)
+    unsigned rounds = 0;
+    if (need > r->size / 2) {
+        /* Cannot happen: rings are sized for the largest record (ring_bytes_for). Counted
+         * (mapi_stats) and logged once, never silent. */
+        if (!r->toobig_logged) {
+            r->toobig_logged = 1;
+            mapi_log(LOG_LVL_ERROR,
+                     "flow %d: a %u-byte record does not fit its %llu-byte ring; dropped", f->id,
+                     need, (unsigned long long)r->size);
+        }
         goto drop;
+    }
     for (;;) {
-        uint64_t tail = __atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE);
+        /* tail is the client's: read once, validated, then used. */
+        uint64_t tail = __atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE);
         if (tail > r->head || r->head - tail > r->size || (tail & 7u)) {
             mapi_log(LOG_LVL_WARN, "flow %d: client corrupted its packet ring; dropping", f->id);
             r->broken = 1;
+            __atomic_store_n(&r->hdr->broken, 1, __ATOMIC_RELEASE); /* the client reports it */
             goto drop;
         }
         uint64_t pos = r->head % r->size;
@@ -512,18 +578,27 @@ static int ring_put_record(struct mapi_fn_instance *fi, uint64_t ts, uint16_t if
             break;
         if (!fi->offline)
             goto drop;
-        /* Trace file: wait for the client (back-pressure), unless the flow closes. Wake it
-         * first: wake-ups are otherwise sent once per batch (flow_batch_done). */
-        ring_wake_consumer(r);
-        uint32_t v = __atomic_load_n(&r->hdr->space_futex, __ATOMIC_ACQUIRE);
-        __atomic_store_n(&r->hdr->producer_waiting, 1, __ATOMIC_RELAXED);
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&r->hdr->tail, __ATOMIC_ACQUIRE) != tail)
-            continue;
+        /* Trace file: wait for the client (back-pressure), unless the flow closes or mapid
+         * stops: checked on every round, whatever the client does to its consumer block. */
         if (atomic_load(&f->closed) || atomic_load(&f->dev->stop))
             return 0;
+        if (++rounds % 64 == 0) {
+            /* A client that keeps moving tail or its futex word without making room would
+             * otherwise keep us from sleeping: pause 1 ms every 64 rounds. */
+            struct timespec pause = {0, 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+        /* Wake it first: wake-ups are otherwise sent once per batch (flow_batch_done). */
+        ring_wake_consumer(r);
+        uint32_t v = __atomic_load_n(&r->ctl->space_futex, __ATOMIC_ACQUIRE);
+        __atomic_store_n(&r->ctl->producer_waiting, 1, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&r->ctl->tail, __ATOMIC_ACQUIRE) != tail)
+            continue;
+        /* Bounded: at most 50 ms per wait (the client's futex word can only make it end
+         * early). */
         struct timespec ts = {0, 50 * 1000 * 1000};
-        futex(&r->hdr->space_futex, FUTEX_WAIT, v, &ts);
+        futex(&r->ctl->space_futex, FUTEX_WAIT, v, &ts);
     }
     uint64_t pos = r->head % r->size;
     if (r->size - pos < need) {
@@ -559,7 +634,7 @@ static int host_ring_put(struct mapi_fn_instance *fi, const struct mapi_pkt *pkt
 
 static int host_queue_put(struct mapi_fn_instance *fi, const void *rec, uint32_t len, uint64_t ts)
 {
-    if (len > 65536u || (len > 0 && !rec))
+    if (len > MAPI_QUEUE_MAX_RECORD || (len > 0 && !rec))
         return 0;
     return ring_put_record(fi, ts, 0, len, len, rec);
 }

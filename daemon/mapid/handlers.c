@@ -418,6 +418,14 @@ static void msg_apply_function(struct req *q)
     send_reply(q, &w, NULL, 0);
 }
 
+/* A read-only descriptor of the memfd fd (a new open file description), or -1. */
+static int reopen_ro(int fd)
+{
+    char procpath[64];
+    snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", fd);
+    return open(procpath, O_RDONLY | O_CLOEXEC);
+}
+
 /* Activates a flow and sends the client its shared memory. A failed connect closes the flow:
  * going back to FLOW_INIT is not possible once functions were initialised. */
 static void msg_connect(struct req *q)
@@ -445,36 +453,51 @@ static void msg_connect(struct req *q)
         flow_close(q->m, f);
         return;
     }
+    /* Descriptors: the result region, then per ring its producer part and its consumer
+     * block. The sealed regions go out as read-only reopens (the seals are what protects
+     * them; the read-only descriptor is a second fence). */
     int fds[WIRE_MAX_FDS];
-    int nfds = 0;
-    char procpath[64];
-    snprintf(procpath, sizeof(procpath), "/proc/self/fd/%d", f->region_fd);
-    fds[nfds++] = open(procpath, O_RDONLY | O_CLOEXEC); /* the client gets a read-only view */
-    struct wire_writer w;
-    reply_begin(q, &w);
-    wire_put_u64(&w, f->region_len);
+    int opened[WIRE_MAX_FDS]; /* ours to close after sending */
+    int nfds = 0, ok = 1;
     uint32_t nrings = 0;
     for (int i = 0; i < f->nfns; i++)
         nrings += f->fns[i]->ring != NULL;
+    if (1 + 2 * (uint64_t)nrings > WIRE_MAX_FDS)
+        ok = 0;
+    struct wire_writer w;
+    reply_begin(q, &w);
+    wire_put_u64(&w, f->region_len);
     wire_put_u32(&w, nrings);
-    for (int i = 0; i < f->nfns && nfds < WIRE_MAX_FDS; i++) {
+    if (ok) {
+        opened[nfds] = 1;
+        fds[nfds] = reopen_ro(f->region_fd);
+        ok = fds[nfds++] >= 0;
+    }
+    for (int i = 0; i < f->nfns && ok; i++) {
         struct ring *r = f->fns[i]->ring;
         if (!r)
             continue;
         wire_put_i32(&w, f->fns[i]->fi.fid);
         wire_put_u64(&w, r->maplen);
-        fds[nfds++] = r->fd;
+        opened[nfds] = 1;
+        fds[nfds] = reopen_ro(r->fd);
+        ok = fds[nfds++] >= 0;
+        opened[nfds] = 0;
+        fds[nfds++] = r->ctl_fd;
     }
-    if (fds[0] < 0 || nrings + 1 > WIRE_MAX_FDS) {
+    if (ok) {
+        send_reply(q, &w, fds, nfds);
+    } else {
         wire_writer_free(&w);
-        if (fds[0] >= 0)
-            close(fds[0]);
-        reply_error(q, MDLIB_SHM_ERR, "cannot share the flow's memory");
-        flow_close(q->m, f);
-        return;
+        reply_error(q, MDLIB_SHM_ERR,
+                    "cannot share the flow's memory (%u rings; at most %d per flow)", nrings,
+                    (WIRE_MAX_FDS - 1) / 2);
     }
-    send_reply(q, &w, fds, nfds);
-    close(fds[0]);
+    for (int i = 0; i < nfds; i++)
+        if (opened[i] && fds[i] >= 0)
+            close(fds[i]);
+    if (!ok)
+        flow_close(q->m, f);
 }
 
 static void msg_close_flow(struct req *q)

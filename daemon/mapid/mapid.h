@@ -31,7 +31,11 @@
 #include "mapi/flib.h"
 
 #define MAPID_BATCH 256
-#define MAPID_MAX_CAPLEN 262144u /* largest frame a driver hands out */
+#define MAPID_MAX_CAPLEN 262144u /* frames up to this are always handled (modifying flows) */
+/* The largest frame a driver hands out: a pcap file's header snaplen, capped like the pcap
+ * reader caps it; TO_BUFFER rings are sized for 2 x max(snaplen, MAPID_MAX_CAPLEN). */
+#define MAPID_MAX_TRACE_CAPLEN (128u << 20)
+#define MAPI_QUEUE_MAX_RECORD 65536u /* largest record of host queue_put */
 
 struct client;
 struct device;
@@ -44,10 +48,13 @@ struct flib_entry {
 };
 
 struct ring {
-    int fd;
+    int fd; /* producer part: header and data, sealed read-only for the client */
     void *map;
     size_t maplen;
     struct mapi_ring_hdr *hdr;
+    int ctl_fd;                /* consumer block (client-writable, MAPI_RING_CTL_SIZE bytes) */
+    struct mapi_ring_ctl *ctl; /* never trusted: tail is validated, the rest are hints */
+    int toobig_logged;         /* a record larger than half the ring was logged */
     uint8_t *data;
     uint64_t size;
     uint64_t head;       /* producer's own copy */

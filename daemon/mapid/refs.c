@@ -22,13 +22,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/shm.h"
 #include "daemon/mapid/mapid.h"
 
+/* Bound of one read: spins, then yields for at most this long (see refs_read). */
+#define REFS_READ_SPINS 1024u
+#define REFS_READ_MAX_NS (1000u * 1000u)
+
 struct mapi_ref {
-    struct flow *flow;      /* referenced flow (function references only) */
-    struct flow_cell *cell; /* its status, held by every reference */
-    struct fn_inst *fn;     /* referenced function, NULL for a flow reference (fid 0) */
-    int counted;            /* we hold a reference count on flow (another flow than our own) */
+    struct flow *flow;       /* referenced flow (function references only) */
+    struct flow_cell *cell;  /* its status, held by every reference */
+    struct fn_inst *fn;      /* referenced function, NULL for a flow reference (fid 0) */
+    int counted;             /* we hold a reference count on flow (another flow than our own) */
+    atomic_int stuck_logged; /* a read found the result locked for too long (logged once) */
     struct mapi_ref *next;
 };
 
@@ -146,13 +153,22 @@ uint32_t refs_read(const struct mapi_ref *r, void *buf, uint32_t len)
         return 0;
     }
     uint32_t n = len < size ? len : size;
-    const uint32_t *seqp = r->fn->fi.result_seq;
-    for (;;) {
-        uint32_t s1 = __atomic_load_n(seqp, __ATOMIC_ACQUIRE);
-        memcpy(buf, src, n);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (!(s1 & 1u) && __atomic_load_n(seqp, __ATOMIC_RELAXED) == s1)
-            break;
+    /* Bounded (mapid never waits without a bound on memory): on the capture thread the writer
+     * is this same thread, so the word is never odd here; from cleanup() on another thread a
+     * writer holds it for nanoseconds. A word that stays odd (a bug, or memory corrupted) makes
+     * the value missing, as before connect, logged once per reference. */
+    struct mapi_ref *w = (struct mapi_ref *)r; /* allocated non-const by refs_open */
+    /* Once a result was found stuck, later reads of it only spin (no 1 ms per packet). */
+    uint64_t max_ns =
+        atomic_load_explicit(&w->stuck_logged, memory_order_relaxed) ? 0 : REFS_READ_MAX_NS;
+    if (mapi_seqlock_read(r->fn->fi.result_seq, src, buf, n, REFS_READ_SPINS, max_ns) < 0) {
+        if (!atomic_exchange(&w->stuck_logged, 1))
+            mapi_log(LOG_LVL_ERROR,
+                     "flow %d: result of function %d stayed locked (seqlock word odd); reading "
+                     "it as missing",
+                     r->flow ? r->flow->id : -1, r->fn->fi.fid);
+        memset(buf, 0, len);
+        return 0;
     }
     if (n < len)
         memset((char *)buf + n, 0, len - n);

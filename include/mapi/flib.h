@@ -114,9 +114,11 @@ struct mapi_host_api {
     uint32_t (*ref_size)(const struct mapi_ref *ref);
     /*
      * Copies min(len, size) bytes of the referenced result as it is now, consistent under its
-     * seqlock; zeroes buf and returns 0 while the referenced flow has not connected, else
-     * returns the result size. Call from process(), tick() or flush() (capture thread), or
-     * from cleanup() (any thread: the seqlock keeps the copy consistent, the memory is kept).
+     * seqlock; zeroes buf and returns 0 while the referenced flow has not connected (or, never
+     * in practice, when no consistent copy could be taken within a bound of about 1 ms: mapid
+     * never spins without a bound; it logs that once), else returns the result size. Call from
+     * process(), tick() or flush() (capture thread), or from cleanup() (any thread: the seqlock
+     * keeps the copy consistent, the memory is kept).
      */
     uint32_t (*ref_read)(const struct mapi_ref *ref, void *buf, uint32_t len);
     /* The referenced result's first 8 bytes as an unsigned 64-bit number (smaller results are
