@@ -439,6 +439,7 @@ void flow_put(struct flow *f)
 
 void flow_close(struct mapid *m, struct flow *f)
 {
+    int f_id = f->id;
     struct flow **pp = &m->flows;
     while (*pp && *pp != f)
         pp = &(*pp)->next;
@@ -456,10 +457,13 @@ void flow_close(struct mapid *m, struct flow *f)
     }
     int owns = f->owns_device;
     flow_put(f);
-    if (owns)
-        device_delete(m, d);
-    else
-        device_flow_gone(d);
+    /* The device's lifetime is device.c's: the flow only lets go of what it holds. */
+    if (owns) {
+        char why[64];
+        snprintf(why, sizeof(why), "its offline flow %d was closed", f_id);
+        device_release(m, d, why);
+    }
+    device_flow_gone(m, d);
 }
 
 void flow_process(struct flow *f, struct mapi_pkt *pkt)
