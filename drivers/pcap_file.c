@@ -350,8 +350,11 @@ static int parse_header(struct capture_source *s, const char *name, char *errbuf
         return -1;
     }
     s->linktype = linktype_to_dlt(lt & 0xffffu);
+    /* As libpcap: a snaplen of 0 or above the maximum means the maximum. */
+    if (s->snaplen == 0 || s->snaplen > MAX_CAPLEN)
+        s->snaplen = MAX_CAPLEN;
     s->limit = MAX_CAPLEN;
-    s->cut = s->snaplen > 0 && s->snaplen < MAX_CAPLEN ? s->snaplen : MAX_CAPLEN;
+    s->cut = s->snaplen;
     s->in.pos = FILE_HDR_LEN;
     return 0;
 }
