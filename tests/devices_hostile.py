@@ -16,6 +16,8 @@ step that gets no reply within 10 s prints "step TIMEOUT" (mapid wedged). Phases
   pipe        a pipe, a FIFO and a socket as traces (used to block mapid's control thread)
   tofile      TO_FILE to a pipe nobody reads (used to block the capture thread), to a file
   bigrec      a sparse pcap whose second record claims 100 MiB, plain and gzip-compressed
+  stuck       a flow whose function (testflib's STALL) holds the capture thread for 20 s is
+              closed: the close must answer within 5 s (device_stop waits 2 s, then parks)
 """
 import os
 import socket
@@ -186,6 +188,18 @@ elif phase == "bigrec":
         call(c, step + "_connect", mw.CONNECT, mw.i32(flow))
         out(step + "_status", wait_status(c, flow, FLOW_FINISHED))
         call(c, step + "_close", mw.CLOSE_FLOW, mw.i32(flow))
+elif phase == "stuck":
+    flow, dev = offline_flow(c, "create_offline_flow")
+    apply(c, "stall", flow, "STALL", mw.arg("i", 20), 1)
+    call(c, "connect", mw.CONNECT, mw.i32(flow))
+    time.sleep(0.5)
+    t0 = time.time()
+    call(c, "close", mw.CLOSE_FLOW, mw.i32(flow))
+    out("close_quick", "OK" if time.time() - t0 < 5 else "SLOW")
+    flow, dev = offline_flow(c, "another_flow")
+    apply(c, "counter", flow, "PKT_COUNTER")
+    call(c, "connect_another", mw.CONNECT, mw.i32(flow))
+    out("another_finished", wait_status(c, flow, FLOW_FINISHED))
 else:
     sys.exit("unknown phase " + phase)
 c.close()

@@ -9,7 +9,10 @@
 #  * a pipe, a FIFO and a socket as traces: refused at once with 3203 (used to block mapid's
 #    control thread); TO_FILE to a pipe: refused with 6155 (used to block the capture thread);
 #  * a sparse pcap and a gzip bomb whose record claims 100 MiB: the trace ends as corrupt and
-#    mapid's peak RSS (VmHWM) grows by less than 32 MiB (it used to grow by the claim).
+#    mapid's peak RSS (VmHWM) grows by less than 32 MiB (it used to grow by the claim);
+#  * a capture thread stuck in a function (tests/testflib.c's STALL, 20 s): closing its flow
+#    answers after device_stop's 2 s bound (the device is parked, an error logged), and
+#    SIGTERM still stops mapid at once (it used to wait for the thread).
 # After each phase mapid must be alive, and another unprivileged user (VICTIM) counts
 # weibo.pcap with PKT_COUNTER exactly as tcpdump does.
 #
@@ -29,7 +32,7 @@ WANT=$(tcpdump_count "$TMPD/trace.pcap" "")
 mkdir "$TMPD/evil"
 chown "$EVIL" "$TMPD/evil"
 
-start_mapid devs ""
+MAPI_LIBS="stdflib.so:testflib.so" start_mapid devs ""
 SOCK=$TMPD/devs.sock
 PID=$(mapid_pid devs)
 ATTACK=$(cat "$SRC/tests/devices_hostile.py")
@@ -135,8 +138,11 @@ finished 2
 close OK"
 if selected tofile; then
     got=$(tcpdump -r "$TMPD/evil/out.pcap" --count 2>/dev/null | awk '{ print $1 }')
-    [ "$got" = "$WANT" ] && pass "TO_FILE to a regular file still writes all $got packets" ||
+    if [ "$got" = "$WANT" ]; then
+        pass "TO_FILE to a regular file still writes all $got packets"
+    else
         fail "TO_FILE to a regular file wrote '$got' packets, want $WANT"
+    fi
 fi
 
 # A sparse file: a valid first record, then one that claims 100 MiB; 128 MiB long, 4 KB on
@@ -180,5 +186,24 @@ fi
 ! selected bigrec || grep -q "caplen 104857600 exceeds the limit 262144" "$TMPD/devs.log" ||
     fail "mapid's log does not name the corrupt record: $(grep -i corrupt "$TMPD/devs.log" | tail -2)"
 
+attack stuck "create_offline_flow OK
+stall OK
+connect OK
+close OK
+close_quick OK
+another_flow OK
+counter OK
+connect_another OK
+another_finished 2"
+! selected stuck || grep -q "did not stop within 2000 ms" "$TMPD/devs.log" ||
+    fail "mapid's log does not name the stuck capture thread"
+
+t0=$(date +%s)
 stop_mapid devs
+t1=$(date +%s)
+if [ $((t1 - t0)) -le 5 ]; then
+    pass "SIGTERM stopped mapid in $((t1 - t0)) s with a capture thread stuck"
+else
+    fail "SIGTERM took $((t1 - t0)) s with a capture thread stuck"
+fi
 finish
