@@ -21,7 +21,6 @@ step that gets no reply within 10 s prints "step TIMEOUT" (mapid wedged). Phases
 """
 import os
 import socket
-import stat
 import subprocess
 import sys
 import time
