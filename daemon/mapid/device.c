@@ -448,6 +448,17 @@ static void *capture_thread(void *arg)
     return NULL;
 }
 
+void device_stop_deadline(struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += MAPID_STOP_TIMEOUT_MS / 1000;
+    until->tv_nsec += (long)(MAPID_STOP_TIMEOUT_MS % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
 /* A parked device whose thread has finished after all: joins it. Returns 1 if it did. */
 static int unpark(struct device *d)
 {
@@ -505,14 +516,9 @@ int device_stop(struct mapid *m, struct device *d)
     atomic_store(&d->stop, 1);
     if (d->parked)
         return unpark(d) ? 0 : -1;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += MAPID_STOP_TIMEOUT_MS / 1000;
-    until.tv_nsec += (long)(MAPID_STOP_TIMEOUT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = m->stop_deadline;
+    if (!m->shutting_down)
+        device_stop_deadline(&until);
     int rc = pthread_timedjoin_np(d->thread, NULL, &until);
     if (rc == 0) {
         d->thread_running = 0;

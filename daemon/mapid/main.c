@@ -257,10 +257,12 @@ static void shutdown_all(struct mapid *m)
             wire_send(c->sock, &w, NULL, 0);
         wire_writer_free(&w);
     }
-    /* Every capture thread is told to stop first, so stuck ones cost one bounded wait each
-     * at most, in parallel with the others finishing. */
+    /* Every capture thread is told to stop first, and all share one deadline: however many
+     * are stuck, shutting down waits MAPID_STOP_TIMEOUT_MS at most. */
     for (struct device *d = m->devices; d; d = d->next)
         atomic_store(&d->stop, 1);
+    device_stop_deadline(&m->stop_deadline);
+    m->shutting_down = 1;
     while (m->clients)
         client_free(m, m->clients);
     device_destroy_all(m);

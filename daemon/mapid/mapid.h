@@ -170,7 +170,9 @@ struct mapid {
     struct flib_entry *libs;
     int nlibs;
     struct device *devices;
-    struct device *parked; /* devices whose capture thread would not stop (device_stop) */
+    struct device *parked;         /* devices whose capture thread would not stop (device_stop) */
+    int shutting_down;             /* device_stop waits until stop_deadline, not 2 s each */
+    struct timespec stop_deadline; /* CLOCK_REALTIME */
     int next_devid;
     struct flow *flows;
     int next_flowid;
@@ -212,6 +214,8 @@ int device_start(struct device *d, char *msg, size_t msglen);
  * stopped (or was not running); -1 when it did not: the device is then parked (an error is
  * logged; its memory and source are kept, since the thread may still use them). */
 int device_stop(struct mapid *m, struct device *d);
+/* Sets *until to MAPID_STOP_TIMEOUT_MS from now (CLOCK_REALTIME, for pthread_timedjoin_np). */
+void device_stop_deadline(struct timespec *until);
 void device_add_active(struct device *d, struct flow *f);
 void device_remove_active(struct device *d, struct flow *f);
 /* The creator lets go of a trace device (DELETE_OFFLINE_DEVICE, its disconnect, the close of
