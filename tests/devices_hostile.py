@@ -11,7 +11,8 @@ step that gets no reply within 10 s prints "step TIMEOUT" (mapid wedged). Phases
   disconnect  client A creates and starts a device, client B connects a flow on it; A leaves;
               B's flow ends FLOW_FINISHED and closes cleanly (used to be a use-after-free);
               then the same with A deleting the device under B's connected flow
-  limit       16 trace devices over two connections, the 17th (and an offline flow) refused;
+  limit       16 trace devices tried over two connections (how many were made is printed:
+              a parked device of the user counts), the 17th (and an offline flow) refused;
               after one connection closes, room again
   pipe        a pipe, a FIFO and a socket as traces (used to block mapid's control thread)
   tofile      TO_FILE to a pipe nobody reads (used to block the capture thread), to a file

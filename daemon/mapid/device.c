@@ -155,14 +155,6 @@ int device_check_fd(int fd, int for_write, char *msg, size_t msglen)
     return 0;
 }
 
-int device_count_offline(struct mapid *m, uid_t uid)
-{
-    int n = 0;
-    for (struct device *d = m->devices; d; d = d->next)
-        n += d->offline && !d->retired && d->uid == uid;
-    return n;
-}
-
 struct device *device_create_offline(struct mapid *m, struct client *c, int fd, int format,
                                      const char *path, int *err, char *msg, size_t msglen)
 {
@@ -625,4 +617,33 @@ void device_destroy_all(struct mapid *m)
         if (device_stop(m, d) == 0)
             device_free(d);
     }
+}
+
+/* Parked devices whose capture thread has finished after all: joined; a retired one closes its
+ * source, and is freed if nothing holds it any more. */
+static void reap_parked(struct mapid *m)
+{
+    for (struct device *d = m->parked, *next; d; d = next) {
+        next = d->parked_next;
+        if (!unpark(d) || !d->retired)
+            continue;
+        if (d->src) {
+            d->ops->close(d->src);
+            d->src = NULL;
+        }
+        if (!d->held && d->nflows == 0)
+            device_free(d);
+    }
+}
+
+int device_count_offline(struct mapid *m, uid_t uid)
+{
+    reap_parked(m);
+    int n = 0;
+    for (struct device *d = m->devices; d; d = d->next)
+        n += d->offline && !d->retired && d->uid == uid;
+    /* A parked trace device still costs its memory and a thread: it counts until reaped. */
+    for (struct device *d = m->parked; d; d = d->parked_next)
+        n += d->offline && d->retired && d->uid == uid;
+    return n;
 }

@@ -204,7 +204,8 @@ struct device *device_create_offline(struct mapid *m, struct client *c, int fd, 
  * file of a 'w' argument (for_write 1) must be a regular file not on FUSE, open for reading
  * (writing); /dev/null is accepted for writing. 0, or -1 with the reason in msg. */
 int device_check_fd(int fd, int for_write, char *msg, size_t msglen);
-/* Trace devices of this uid that are not retired (for max_devices_per_user). */
+/* Trace devices of this uid that are not retired, plus its parked ones (for
+ * max_devices_per_user); first reaps parked devices whose thread has finished. */
 int device_count_offline(struct mapid *m, uid_t uid);
 /* Opens a live device's source if not open yet. 0 or an error number with msg. */
 int device_open(struct device *d, char *msg, size_t msglen);
