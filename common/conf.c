@@ -44,6 +44,7 @@ static const struct key_def global_keys[] = {
     NUM_KEY(struct mapi_conf, "max_flows_per_client", K_INT, max_flows_per_client),
     NUM_KEY(struct mapi_conf, "max_functions_per_flow", K_INT, max_functions_per_flow),
     NUM_KEY(struct mapi_conf, "max_shm_per_client", K_SIZE, max_shm_per_client),
+    NUM_KEY(struct mapi_conf, "max_devices_per_user", K_INT, max_devices_per_user),
     STR_KEY(struct mapi_conf, "dimapi_listen", dimapi_listen),
     STR_KEY(struct mapi_conf, "dimapi_cert", dimapi_cert),
     STR_KEY(struct mapi_conf, "dimapi_key", dimapi_key),
@@ -95,6 +96,7 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->max_flows_per_client = 1024;
     c->max_functions_per_flow = 256;
     c->max_shm_per_client = 4ull << 30;
+    c->max_devices_per_user = 16;
     c->dimapi_timeout = 5000;
     c->dimapi_max_clients = 256;
     c->dimapi_idle_timeout = 10000;

@@ -4,7 +4,8 @@
  * comments, `[driver]` sections (device=, driver=, description=, alias=, plus our promisc=,
  * snaplen=, ring_size=, link_speed=, mpls=, vlan=) and `[format]` sections (format=, driver=,
  * description=). Our own global keys: socket=, socket_group=, buffer_size=,
- * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=, and for DiMAPI
+ * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=, max_devices_per_user=,
+ * and for DiMAPI
  * dimapi_listen=, dimapi_cert=, dimapi_key=, dimapi_client_ca=, dimapi_ca=,
  * dimapi_client_cert=, dimapi_client_key=, dimapi_plaintext=, dimapi_timeout=,
  * dimapi_max_clients=, dimapi_idle_timeout= (see struct mapi_conf), anon_key_file= (the
@@ -52,6 +53,7 @@ struct mapi_conf {
     int max_flows_per_client;    /* default 1024 */
     int max_functions_per_flow;  /* default 256 */
     uint64_t max_shm_per_client; /* default 4 GiB */
+    int max_devices_per_user;    /* trace devices of one uid, all connections; default 16 */
     /* DiMAPI (mapicommd and libmapi's remote back end) */
     char dimapi_listen[256];       /* mapicommd: address to listen on, "" = all (IPv6 and IPv4) */
     char dimapi_cert[4096];        /* mapicommd: its certificate (PEM, chain allowed) */

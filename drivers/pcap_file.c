@@ -12,9 +12,12 @@
  *
  * Classic pcap is parsed without libpcap, since it is the hot path of offline benchmarks: the
  * 16-byte record headers are walked explicitly and packets point into the buffer (no copy);
- * the buffer is compacted only when a record runs past its end. A record whose caplen exceeds
- * max(snaplen, 262144) is corrupt, one running past the end of the file is truncated: the
- * packets before it are delivered, then CAPTURE_EOF with the reason in error(). Files of
+ * the buffer is compacted only when a record runs past its end. As in libpcap, a record whose
+ * caplen exceeds 262144 (MAX_CAPLEN, whatever the file's snaplen says) is corrupt, and one
+ * whose caplen exceeds a smaller non-zero snaplen is delivered cut to snaplen; so no record
+ * makes the buffer grow (a hostile file cannot make mapid allocate what a header claims). A
+ * record running past the end of the file is truncated: the packets before it are
+ * delivered, then CAPTURE_EOF with the reason in error(). Files of
  * version 2.0-2.2 store caplen and wlen the other way round; 2.3 files may (fixed when caplen
  * > wlen), as libpcap does. Link types are LINKTYPE_* values in the file; the few that differ
  * from the DLT_* of this system are mapped (101 -> DLT_RAW ...).
@@ -22,7 +25,9 @@
  * pcapng (and the rare "modified" pcap, magic a1b2cd34) is read through libpcap with
  * nanosecond precision, from a FILE (fopencookie) that returns the bytes already read and
  * then the rest of the (inflated) stream; libpcap's packet pointer is valid only until its
- * next read, so each batch is copied into an arena owned by the source.
+ * next read, so each batch is copied into an arena owned by the source. A batch ends once the
+ * arena holds ARENA_INIT_LEN bytes, so the arena stays below ARENA_INIT_LEN + one packet
+ * (libpcap bounds its own buffer by the link type's maximum snaplen).
  */
 #include "drivers/driver.h"
 #include "drivers/trace_input.h"
@@ -44,9 +49,8 @@
 
 #define FILE_HDR_LEN 24u
 #define REC_HDR_LEN 16u
-#define MIN_CAPLEN_LIMIT 262144u      /* caplen above max(snaplen, this) is corrupt */
-#define MAX_CAPLEN_LIMIT (128u << 20) /* ... and above this in any case (bounds the buffer) */
-#define ARENA_INIT_LEN (1u << 20)     /* pcapng copy arena, grown as needed */
+#define MAX_CAPLEN 262144u        /* caplen above this is corrupt (= MAPID_MAX_CAPLEN) */
+#define ARENA_INIT_LEN (1u << 20) /* pcapng copy arena (a batch stops when it is full) */
 
 enum src_kind { KIND_READ, KIND_LIBPCAP };
 enum len_mode { LEN_NORMAL, LEN_SWAPPED, LEN_MAYBE_SWAPPED };
@@ -65,7 +69,8 @@ struct capture_source {
     int swapped;
     int nsec;
     enum len_mode lenmode;
-    uint32_t limit; /* largest acceptable caplen */
+    uint32_t limit; /* largest acceptable caplen (MAX_CAPLEN) */
+    uint32_t cut;   /* larger caplens are delivered cut to this (snaplen, else MAX_CAPLEN) */
 
     /* pcapng through libpcap */
     pcap_t *pcap;
@@ -125,7 +130,7 @@ static inline __attribute__((always_inline)) int walk_records(struct capture_sou
 {
     const uint8_t *d = s->in.buf;
     const size_t size = s->in.size;
-    const uint32_t limit = s->limit;
+    const uint32_t limit = s->limit, cut = s->cut;
     const uint16_t lt = (uint16_t)s->linktype;
     const int nsec = s->nsec;
     size_t pos = s->in.pos;
@@ -151,10 +156,14 @@ static inline __attribute__((always_inline)) int walk_records(struct capture_sou
             caplen = h[3];
             wlen = h[2];
         }
-        if (caplen > limit) {
-            st = WALK_CORRUPT;
-            s->need = caplen;
-            break;
+        uint32_t take = caplen;
+        if (caplen > cut) {
+            if (caplen > limit) {
+                st = WALK_CORRUPT;
+                s->need = caplen;
+                break;
+            }
+            take = cut; /* libpcap cuts records longer than the snaplen */
         }
         if (left - REC_HDR_LEN < caplen) {
             st = WALK_SHORT;
@@ -163,7 +172,7 @@ static inline __attribute__((always_inline)) int walk_records(struct capture_sou
         }
         struct mapi_pkt *p = &pkts[n++];
         p->data = d + pos + REC_HDR_LEN;
-        p->caplen = caplen;
+        p->caplen = take;
         p->wlen = wlen;
         p->ts = nsec ? mapi_ts_from_nsec(h[0], h[1]) : mapi_ts_from_usec(h[0], h[1]);
         p->ifindex = 0;
@@ -255,6 +264,8 @@ static int next_libpcap(struct capture_source *s, struct mapi_pkt *pkts, int max
             pkts[n].linktype = (uint16_t)s->linktype;
             n++;
             used = (used + caplen + 7) & ~(size_t)7;
+            if (used >= ARENA_INIT_LEN)
+                break;                      /* the arena is full: the rest goes in the next batch */
         } else if (r == PCAP_ERROR_BREAK) { /* -2: end of file */
             /* A gzip stream that broke at a block boundary looks like a clean end here. */
             if (gz[0])
@@ -339,9 +350,11 @@ static int parse_header(struct capture_source *s, const char *name, char *errbuf
         return -1;
     }
     s->linktype = linktype_to_dlt(lt & 0xffffu);
-    s->limit = s->snaplen > MIN_CAPLEN_LIMIT ? s->snaplen : MIN_CAPLEN_LIMIT;
-    if (s->limit > MAX_CAPLEN_LIMIT)
-        s->limit = MAX_CAPLEN_LIMIT;
+    /* As libpcap: a snaplen of 0 or above the maximum means the maximum. */
+    if (s->snaplen == 0 || s->snaplen > MAX_CAPLEN)
+        s->snaplen = MAX_CAPLEN;
+    s->limit = MAX_CAPLEN;
+    s->cut = s->snaplen;
     s->in.pos = FILE_HDR_LEN;
     return 0;
 }

@@ -132,9 +132,14 @@ static int stream_close(struct trace_stream *st)
 }
 
 /* Reads until at least `need` bytes are valid in buf or the input ends. Returns 0, or -1 on
- * error (errno set). Grows buf when need exceeds its capacity. */
+ * error (errno set; EFBIG when need exceeds TRACE_INPUT_BUF_LEN: the buffer never grows past
+ * it, whatever a record claims). */
 static int fill(struct trace_input *in, size_t need)
 {
+    if (need > TRACE_INPUT_BUF_LEN) {
+        errno = EFBIG;
+        return -1;
+    }
     if (need > in->cap) {
         size_t cap = in->cap ? in->cap : TRACE_INPUT_BUF_LEN;
         while (cap < need)

@@ -5,11 +5,13 @@
  *
  * The descriptor is always read with read() (never mmap'ed: a client that truncates the file
  * while mapid has it mapped would make mapid die of SIGBUS) into a buffer of
- * TRACE_INPUT_BUF_LEN bytes, grown for larger records, with POSIX_FADV_SEQUENTIAL on regular
- * files. A trace that starts with the gzip magic (1f 8b 08, reserved flag bits clear) is
- * inflated with zlib into the same buffer, gzip members concatenated as gzip(1) does; a
- * corrupt or truncated compressed stream ends the input like the end of a truncated file,
- * with the reason in trace_input_error().
+ * TRACE_INPUT_BUF_LEN bytes, with POSIX_FADV_SEQUENTIAL on regular files. The buffer never
+ * grows: a driver never needs more than one record (at most 256 KiB + its header) at once, and
+ * a larger request fails (EFBIG), so a record header cannot make mapid allocate what it
+ * claims (a gzip-compressed trace costs a second buffer of the same size for its input). A trace
+ * that starts with the gzip magic (1f 8b 08, reserved flag bits clear) is inflated with zlib into
+ * the same buffer, gzip members concatenated as gzip(1) does; a corrupt or truncated compressed
+ * stream ends the input like the end of a truncated file, with the reason in trace_input_error().
  *
  * A driver walks its records in buf[pos..size) itself (the hot loop: the fields are read
  * directly, no call per record or batch) and hands out pointers into the buffer. When a walk
@@ -23,8 +25,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Read buffer and read size, grown for larger records. 1 MiB keeps the records just read in
- * the L2 cache while they are walked (measured: 4 MiB was 12% slower on W1, BENCHMARKS.md). */
+/* Read buffer and read size, and the most bytes a driver may ask for at once. 1 MiB keeps the
+ * records just read in the L2 cache while they are walked (measured: 4 MiB was 12% slower on W1,
+ * BENCHMARKS.md). */
 #define TRACE_INPUT_BUF_LEN (1u << 20)
 
 struct trace_stream; /* the descriptor and the zlib state (trace_input.c) */
@@ -53,9 +56,9 @@ int trace_input_open(struct trace_input *in, int fd, size_t need, const char *na
 
 /*
  * Drops the bytes before pos (moving the rest to buf[0]), then reads until at least `need`
- * bytes, and at least one more than before, are valid in buf or the input ends (at_eof). Grows
- * buf when need exceeds its capacity; pointers into buf are invalid afterwards. Returns 0, or
- * -1 with errno set when read() fails or memory runs out.
+ * bytes, and at least one more than before, are valid in buf or the input ends (at_eof);
+ * pointers into buf are invalid afterwards. Returns 0, or -1 with errno set when read() fails,
+ * memory runs out, or need exceeds TRACE_INPUT_BUF_LEN (EFBIG).
  */
 int trace_input_refill(struct trace_input *in, size_t need);
 

@@ -13,7 +13,8 @@
  * damaged inputs, made at run time in a temporary directory: empty, header only, garbage,
  * truncated and corrupt pcap/pcapng/ERF files, ERF extension headers and padding records,
  * truncated and corrupt gzip streams, and traces truncated by someone else while the driver
- * reads them (mapid must not die of SIGBUS: the drivers never mmap).
+ * reads them (mapid must not die of SIGBUS: the drivers never mmap), and the bounds of a
+ * record's caplen (262144 at most, cut to a smaller snaplen, as libpcap does).
  *
  * Usage: test_drivers DATA_DIR. Exit status 0 when all checks pass; failures are printed.
  */
@@ -786,16 +787,91 @@ static void test_truncated_while_reading(void)
 
 /* ---------------------------------------------------------------- main */
 
+/* Appends a classic pcap record (ts_sec = n, caplen bytes of n) to b at *len. */
+static void put_rec(uint8_t *b, size_t *len, uint32_t n, uint32_t caplen, uint32_t wlen)
+{
+    uint32_t h[4] = {n, 0, caplen, wlen};
+    memcpy(b + *len, h, sizeof h);
+    memset(b + *len + sizeof h, (int)n, caplen);
+    *len += sizeof h + caplen;
+}
+
+/*
+ * The bounds of a record's caplen (issue 10, item 4), as libpcap has them: above 262144 a
+ * record is corrupt whatever the file's snaplen says (a file's header used to raise the limit
+ * up to 128 MiB, and the read buffer grew to fit); above a smaller snaplen it is cut to
+ * snaplen (tcpdump -r F -w - writes caplen 100 for a 200-byte record of a snaplen-100 file).
+ */
+static void test_caplen_bounds(void)
+{
+    size_t cap = 24 + 3 * 16 + 60 + 300000 + 262144;
+    uint8_t *b = calloc(1, cap);
+    uint32_t fh[6] = {0xa1b2c3d4u, 2u | (4u << 16), 0, 0, 0xffffffffu, 1};
+    memcpy(b, fh, sizeof fh);
+    size_t len = 24;
+    put_rec(b, &len, 1, 60, 60);
+    put_rec(b, &len, 2, 300000, 300000);
+    struct tally t = read_file(&capture_pcap_file, spit("huge-snaplen.pcap", b, len), 64);
+    CHECK(t.count == 1 && t.end == CAPTURE_EOF &&
+              strstr(t.err, "corrupt at record 2 (offset 100): caplen 300000 exceeds the limit "
+                            "262144") != NULL,
+          "caplen 300000 with snaplen 0xffffffff: %llu packets, \"%s\"",
+          (unsigned long long)t.count, t.err);
+    struct tally tp = read_pipe(&capture_pcap_file, spit("huge-snaplen.pcap", b, len), 64);
+    CHECK(same_tally(&t, &tp), "the same through a pipe: %llu packets, \"%s\"",
+          (unsigned long long)tp.count, tp.err);
+
+    /* exactly the maximum is a valid record */
+    len = 24;
+    put_rec(b, &len, 1, 262144, 262144);
+    put_rec(b, &len, 2, 60, 60);
+    t = read_file(&capture_pcap_file, spit("max-caplen.pcap", b, len), 64);
+    CHECK(t.count == 2 && t.caplen == 262144 + 60 && t.err[0] == '\0',
+          "caplen 262144: %llu packets, caplen %llu, \"%s\"", (unsigned long long)t.count,
+          (unsigned long long)t.caplen, t.err);
+
+    /* snaplen 100: a 200-byte record is cut to 100 bytes, the next one read where it is */
+    fh[4] = 100;
+    memcpy(b, fh, sizeof fh);
+    len = 24;
+    put_rec(b, &len, 1, 200, 200);
+    put_rec(b, &len, 2, 60, 60);
+    t = read_file(&capture_pcap_file, spit("snaplen-cut.pcap", b, len), 64);
+    CHECK(t.count == 2 && t.caplen == 160 && t.wlen == 260 && t.err[0] == '\0',
+          "snaplen 100: %llu packets, caplen %llu, wlen %llu, \"%s\"", (unsigned long long)t.count,
+          (unsigned long long)t.caplen, (unsigned long long)t.wlen, t.err);
+    free(b);
+}
+
 static void cleanup_tmp(void)
 {
-    static const char *names[] = {"empty.pcap",   "empty.erf",         "garbage.pcap",
-                                  "garbage.erf",  "short-header.pcap", "header-only.pcap",
-                                  "cut.pcap",     "corrupt.pcap",      "caplen-gt-wlen.pcap",
-                                  "cut.pcapng",   "cut.erf",           "corrupt.erf",
-                                  "ext.erf",      "two.erf",           "ext-bad.erf",
-                                  "cut.gz",       "members.pcap.gz",   "trailing.pcap.gz",
-                                  "crc.pcap.gz",  "corrupt.pcap.gz",   "header.pcap.gz",
-                                  "empty.erf.gz", "big.pcap",          "big.erf"};
+    static const char *names[] = {"empty.pcap",
+                                  "empty.erf",
+                                  "garbage.pcap",
+                                  "garbage.erf",
+                                  "short-header.pcap",
+                                  "header-only.pcap",
+                                  "cut.pcap",
+                                  "corrupt.pcap",
+                                  "caplen-gt-wlen.pcap",
+                                  "cut.pcapng",
+                                  "cut.erf",
+                                  "corrupt.erf",
+                                  "ext.erf",
+                                  "two.erf",
+                                  "ext-bad.erf",
+                                  "cut.gz",
+                                  "members.pcap.gz",
+                                  "trailing.pcap.gz",
+                                  "crc.pcap.gz",
+                                  "corrupt.pcap.gz",
+                                  "header.pcap.gz",
+                                  "empty.erf.gz",
+                                  "big.pcap",
+                                  "big.erf",
+                                  "huge-snaplen.pcap",
+                                  "max-caplen.pcap",
+                                  "snaplen-cut.pcap"};
     char path[512];
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, names[i]);
@@ -821,6 +897,7 @@ int main(int argc, char **argv)
     test_real_captures();
     test_timestamps();
     test_bad_files();
+    test_caplen_bounds();
     test_bad_erf();
     test_gzip();
     test_truncated_while_reading();

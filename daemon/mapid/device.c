@@ -3,12 +3,22 @@
  * handed over by clients) and their capture threads. A capture thread reads a batch from
  * its driver, decodes every packet once (common/decode.h), takes references on the device's
  * active flows and runs each packet through each flow in turn (see mapid.h for the locking).
+ *
+ * Lifetime of trace devices (docs/security-devices.md): the creating client holds one until it
+ * lets go (device_release); then it is retired and freed when the last flow on it closes
+ * (device_flow_gone). Flows never delete devices. A capture thread that does not stop within
+ * MAPID_STOP_TIMEOUT_MS is left running and its device parked (never freed), so a function
+ * or a read stuck in a capture thread cannot wedge the control thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/decode.h"
@@ -102,6 +112,49 @@ int device_open(struct device *d, char *msg, size_t msglen)
     return 0;
 }
 
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+int device_check_fd(int fd, int for_write, char *msg, size_t msglen)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) < 0) {
+        snprintf(msg, msglen, "bad descriptor: %s", strerror(errno));
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    int acc = flags < 0 ? -1 : (flags & O_ACCMODE);
+    if (for_write ? (acc != O_WRONLY && acc != O_RDWR) : (acc != O_RDONLY && acc != O_RDWR)) {
+        snprintf(msg, msglen, "the file is not open for %s", for_write ? "writing" : "reading");
+        return -1;
+    }
+    if (for_write && S_ISCHR(sb.st_mode) && major(sb.st_rdev) == 1 && minor(sb.st_rdev) == 3)
+        return 0; /* /dev/null never blocks */
+    if (!S_ISREG(sb.st_mode)) {
+        const char *kind = S_ISFIFO(sb.st_mode)   ? "a pipe or FIFO"
+                           : S_ISSOCK(sb.st_mode) ? "a socket"
+                           : S_ISCHR(sb.st_mode)  ? "a character device"
+                           : S_ISBLK(sb.st_mode)  ? "a block device"
+                           : S_ISDIR(sb.st_mode)  ? "a directory"
+                                                  : "not a regular file";
+        snprintf(msg, msglen,
+                 "%s is refused: mapid %s only regular files, since %s could block it (%s)", kind,
+                 for_write ? "writes" : "reads traces from",
+                 for_write ? "a reader that never reads" : "a writer that never writes",
+                 for_write ? "write to a file instead" : "save the capture to a file first");
+        return -1;
+    }
+    struct statfs fs;
+    if (fstatfs(fd, &fs) == 0 && (unsigned long)fs.f_type == FUSE_SUPER_MAGIC) {
+        snprintf(msg, msglen,
+                 "a file on a FUSE file system is refused: its I/O could block mapid (copy it "
+                 "to a local file system first)");
+        return -1;
+    }
+    return 0;
+}
+
 struct device *device_create_offline(struct mapid *m, struct client *c, int fd, int format,
                                      const char *path, int *err, char *msg, size_t msglen)
 {
@@ -114,6 +167,14 @@ struct device *device_create_offline(struct mapid *m, struct client *c, int fd, 
         close(fd);
         *err = MAPID_NO_DRIVER;
         snprintf(msg, msglen, "no driver for trace format %d (MFF_PCAP=0, MFF_DAG_ERF=2)", format);
+        return NULL;
+    }
+    /* The header is read here, on the control thread: only from a file that cannot block. */
+    char why[256];
+    if (device_check_fd(fd, 0, why, sizeof(why)) < 0) {
+        close(fd);
+        *err = MAPID_BAD_TRACE;
+        snprintf(msg, msglen, "%s: %s", path, why);
         return NULL;
     }
     char name[512];
@@ -132,11 +193,12 @@ struct device *device_create_offline(struct mapid *m, struct client *c, int fd, 
     d->params.format = format;
     d->uid = c->uid;
     d->owner = c;
+    d->held = 1;
     d->status = DEVICE_SETUP;
     int rc = device_open(d, msg, msglen);
     if (rc) {
         *err = rc;
-        device_delete(m, d);
+        device_release(m, d, "its trace could not be opened");
         return NULL;
     }
     return d;
@@ -378,10 +440,46 @@ static void *capture_thread(void *arg)
     return NULL;
 }
 
+void device_stop_deadline(struct timespec *until)
+{
+    clock_gettime(CLOCK_REALTIME, until);
+    until->tv_sec += MAPID_STOP_TIMEOUT_MS / 1000;
+    until->tv_nsec += (long)(MAPID_STOP_TIMEOUT_MS % 1000) * 1000000L;
+    if (until->tv_nsec >= 1000000000L) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000L;
+    }
+}
+
+/* A parked device whose thread has finished after all: joins it. Returns 1 if it did. */
+static int unpark(struct device *d)
+{
+    if (pthread_tryjoin_np(d->thread, NULL) != 0)
+        return 0;
+    struct device **pp = &g_mapid.parked;
+    while (*pp && *pp != d)
+        pp = &(*pp)->parked_next;
+    if (*pp)
+        *pp = d->parked_next;
+    d->parked_next = NULL;
+    d->thread_running = 0;
+    d->parked = 0;
+    mapi_log(LOG_LVL_INFO, "the capture thread of %s finished after all", d->name);
+    return 1;
+}
+
 int device_start(struct device *d, char *msg, size_t msglen)
 {
+    if (d->parked && !unpark(d)) {
+        snprintf(msg, msglen, "the capture thread of %s is stuck (see mapid's log)", d->name);
+        return NICDRV_PTHR_ERR;
+    }
     if (d->thread_running)
         return 0;
+    if (d->retired) {
+        snprintf(msg, msglen, "trace device %s was deleted by its creator", d->name);
+        return MAPID_NO_DEVICE;
+    }
     if (d->offline && d->status != DEVICE_SETUP) {
         snprintf(msg, msglen, "%s was already started", d->name);
         return MAPID_NO_DEVICE;
@@ -403,23 +501,46 @@ int device_start(struct device *d, char *msg, size_t msglen)
     return 0;
 }
 
-void device_stop(struct device *d)
+int device_stop(struct mapid *m, struct device *d)
 {
-    if (d->thread_running) {
-        atomic_store(&d->stop, 1);
-        pthread_join(d->thread, NULL);
+    if (!d->thread_running)
+        return 0;
+    atomic_store(&d->stop, 1);
+    if (d->parked)
+        return unpark(d) ? 0 : -1;
+    struct timespec until = m->stop_deadline;
+    if (!m->shutting_down)
+        device_stop_deadline(&until);
+    int rc = pthread_timedjoin_np(d->thread, NULL, &until);
+    if (rc == 0) {
         d->thread_running = 0;
+        return 0;
     }
+    /* Stuck in a function or in I/O: leave it; it stops at its next batch if it ever gets
+     * there. Its device (source, flows it holds) is never freed. */
+    d->parked = 1;
+    d->parked_next = m->parked;
+    m->parked = d;
+    mapi_log(LOG_LVL_ERROR,
+             "the capture thread of %s did not stop within %d ms (stuck in a function or in "
+             "I/O); device parked, its memory is kept",
+             d->name, MAPID_STOP_TIMEOUT_MS);
+    return -1;
 }
 
-void device_delete(struct mapid *m, struct device *d)
+static void device_unlink(struct mapid *m, struct device *d)
 {
-    device_stop(d);
     struct device **pp = &m->devices;
     while (*pp && *pp != d)
         pp = &(*pp)->next;
     if (*pp)
         *pp = d->next;
+    d->next = NULL;
+}
+
+/* Frees a stopped device (not parked, no flows on it). */
+static void device_free(struct device *d)
+{
     if (d->src)
         d->ops->close(d->src);
     else if (d->params.fd >= 0)
@@ -429,15 +550,100 @@ void device_delete(struct mapid *m, struct device *d)
     free(d);
 }
 
-void device_flow_gone(struct device *d)
+/* Ends a trace device for good: no new flows, capture stopped, source closed, the flows
+ * still on it finished. Idempotent. */
+static void device_retire(struct mapid *m, struct device *d, const char *why)
+{
+    if (d->retired)
+        return;
+    d->retired = 1;
+    device_unlink(m, d);
+    if (device_stop(m, d) == 0 && d->src) {
+        d->ops->close(d->src);
+        d->src = NULL;
+    }
+    pthread_mutex_lock(&d->lock);
+    int others = d->nactive;
+    d->status = DEVICE_FINISHED;
+    for (int i = 0; i < d->nactive; i++)
+        flow_finish(d->active[i], FLOW_FINISHED);
+    pthread_mutex_unlock(&d->lock);
+    if (others > 0)
+        mapi_log(LOG_LVL_INFO, "trace device %s ended (%s): %d flow(s) still on it finished",
+                 d->name, why, others);
+    else
+        mapi_log(LOG_LVL_DEBUG, "trace device %s ended (%s)", d->name, why);
+}
+
+/* Frees a released trace device when no flow is on it any more. */
+static void device_maybe_free(struct mapid *m, struct device *d)
+{
+    if (!d->offline || d->held || d->nflows > 0)
+        return;
+    device_retire(m, d, "released");
+    if (!d->parked)
+        device_free(d);
+}
+
+void device_release(struct mapid *m, struct device *d, const char *why)
+{
+    if (!d->held)
+        return;
+    d->held = 0;
+    d->owner = NULL;
+    device_retire(m, d, why);
+    device_maybe_free(m, d);
+}
+
+void device_flow_gone(struct mapid *m, struct device *d)
 {
     d->nflows--;
-    if (!d->offline && d->nflows <= 0) {
-        device_stop(d);
+    if (d->offline) {
+        device_maybe_free(m, d);
+        return;
+    }
+    if (d->nflows <= 0 && device_stop(m, d) == 0 && d->src) {
+        d->ops->close(d->src);
+        d->src = NULL;
+        mapi_log(LOG_LVL_INFO, "capture stopped on %s: no flows left", d->name);
+    }
+}
+
+void device_destroy_all(struct mapid *m)
+{
+    while (m->devices) {
+        struct device *d = m->devices;
+        device_unlink(m, d);
+        if (device_stop(m, d) == 0)
+            device_free(d);
+    }
+}
+
+/* Parked devices whose capture thread has finished after all: joined; a retired one closes its
+ * source, and is freed if nothing holds it any more. */
+static void reap_parked(struct mapid *m)
+{
+    for (struct device *d = m->parked, *next; d; d = next) {
+        next = d->parked_next;
+        if (!unpark(d) || !d->retired)
+            continue;
         if (d->src) {
             d->ops->close(d->src);
             d->src = NULL;
-            mapi_log(LOG_LVL_INFO, "capture stopped on %s: no flows left", d->name);
         }
+        if (!d->held && d->nflows == 0)
+            device_free(d);
     }
+}
+
+int device_count_offline(struct mapid *m, uid_t uid)
+{
+    reap_parked(m);
+    int n = 0;
+    for (struct device *d = m->devices; d; d = d->next)
+        n += d->offline && !d->retired && d->uid == uid;
+    /* A parked trace device still costs its memory and a thread: it counts until reaped. */
+    for (struct device *d = m->parked; d; d = d->parked_next)
+        n += d->offline && d->retired && d->uid == uid;
+    return n;
 }

@@ -239,19 +239,17 @@ static struct ring *ring_create(int flow_id, int fid, uint64_t bytes, int nowait
 /*
  * Data bytes of the ring of fn (requested: fi.ring_size, UINT32_MAX = buffer_size), so that
  * every record the function can produce fits twice (a record may need the whole space left
- * before the wrap plus itself): TO_BUFFER gets at least 2 records of the device's largest
- * packet (max(snaplen, MAPID_MAX_CAPLEN), at most MAPID_MAX_TRACE_CAPLEN), a queue at least 2
- * of queue_put's largest record. So no record is ever too large for its ring (issue 10 #18).
+ * before the wrap plus itself): TO_BUFFER gets at least 2 records of the largest packet a
+ * driver hands out (MAPID_MAX_CAPLEN: larger records are a format error of the trace), a queue
+ * at least 2 of queue_put's largest record. So no record is ever too large for its ring
+ * (issue 10 #18).
  */
 static uint64_t ring_bytes_for(const struct mapid *m, const struct fn_inst *fn)
 {
     uint64_t want = fn->fi.ring_size == UINT32_MAX ? m->conf.buffer_size : fn->fi.ring_size;
     uint64_t largest = MAPI_QUEUE_MAX_RECORD;
     if (fn->fi.def->flags & MAPI_FN_RING) {
-        largest =
-            fn->flow->dev->snaplen > MAPID_MAX_CAPLEN ? fn->flow->dev->snaplen : MAPID_MAX_CAPLEN;
-        if (largest > MAPID_MAX_TRACE_CAPLEN)
-            largest = MAPID_MAX_TRACE_CAPLEN;
+        largest = MAPID_MAX_CAPLEN;
         if (want < RING_MIN_BYTES)
             want = RING_MIN_BYTES;
     }
@@ -493,6 +491,7 @@ void flow_put(struct flow *f)
 
 void flow_close(struct mapid *m, struct flow *f)
 {
+    int f_id = f->id;
     struct flow **pp = &m->flows;
     while (*pp && *pp != f)
         pp = &(*pp)->next;
@@ -510,10 +509,13 @@ void flow_close(struct mapid *m, struct flow *f)
     }
     int owns = f->owns_device;
     flow_put(f);
-    if (owns)
-        device_delete(m, d);
-    else
-        device_flow_gone(d);
+    /* The device's lifetime is device.c's: the flow only lets go of what it holds. */
+    if (owns) {
+        char why[64];
+        snprintf(why, sizeof(why), "its offline flow %d was closed", f_id);
+        device_release(m, d, why);
+    }
+    device_flow_gone(m, d);
 }
 
 void flow_process(struct flow *f, struct mapi_pkt *pkt)

@@ -171,6 +171,14 @@ static struct device *offline_device_from_request(struct req *q)
     wire_get_str(&q->rd, path, sizeof(path));
     if (!wire_reader_ok(&q->rd))
         return NULL;
+    /* Counted over all of mapid's trace devices, so the limit holds across connections. */
+    int have = device_count_offline(q->m, q->c->uid);
+    if (q->c->uid != 0 && have >= q->m->conf.max_devices_per_user) {
+        reply_error(q, MAPID_LIMIT_EXCEEDED,
+                    "user %d already has %d trace devices (max_devices_per_user is %d)",
+                    (int)q->c->uid, have, q->m->conf.max_devices_per_user);
+        return NULL;
+    }
     int fd = take_fd(q->c, 0);
     if (fd < 0) {
         reply_error(q, MAPID_NO_FD, "no file descriptor came with the request for %s", path);
@@ -229,17 +237,26 @@ static void msg_start_offline_device(struct req *q)
     reply_empty(q);
 }
 
+/*
+ * Ends a trace device: the requester's flows on it are closed, the creator's hold released
+ * (device_release: flows of other applications on it end with FLOW_FINISHED; the device is
+ * freed when the last of them closes). Any client of the device's uid (or root) may do it.
+ */
 static void msg_delete_offline_device(struct req *q)
 {
     struct device *d = own_offline_device(q);
     if (!d)
         return;
+    d->nflows++; /* keeps d while its flows close (one of them may release it) */
     for (struct flow *f = q->m->flows, *next; f; f = next) {
         next = f->next;
-        if (f->dev == d)
+        if (f->dev == d && f->owner == q->c)
             flow_close(q->m, f);
     }
-    device_delete(q->m, d);
+    char why[64];
+    snprintf(why, sizeof(why), "deleted by client pid %d", (int)q->c->pid);
+    device_release(q->m, d, why);
+    device_flow_gone(q->m, d);
     reply_empty(q);
 }
 
@@ -252,11 +269,11 @@ static void msg_create_offline_flow(struct req *q)
         return;
     struct flow *f = flow_create(q->m, q->c, d);
     if (!f) {
-        device_delete(q->m, d);
+        device_release(q->m, d, "out of memory");
         reply_error(q, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
         return;
     }
-    f->owns_device = 1;
+    f->owns_device = 1; /* its close releases the device */
     reply_flow_created(q, f);
 }
 
@@ -379,6 +396,13 @@ static void msg_apply_function(struct req *q)
                 reply_error(q, MAPI_ERROR_FILE, "%s: no file descriptor for argument %zu",
                             def->name, i + 1);
                 bad = 1;
+                break;
+            }
+            /* Written by the capture thread: a pipe nobody reads must not block it. */
+            char why[256];
+            if (device_check_fd(args[i].v.fd, 1, why, sizeof(why)) < 0) {
+                reply_error(q, MAPI_ERROR_FILE, "%s: argument %zu: %s", def->name, i + 1, why);
+                bad = 1;
             }
             break;
         case 'r': {
@@ -438,6 +462,13 @@ static void msg_connect(struct req *q)
         return;
     if (f->status != FLOW_INIT) {
         reply_error(q, MDLIB_FLOW_ALREADY_ACTIVE, "flow %d is already connected", id);
+        return;
+    }
+    if (f->dev->retired) {
+        reply_error(q, MAPID_NO_DEVICE,
+                    "trace device %s of flow %d was deleted (or its creator went away); close "
+                    "the flow",
+                    f->dev->name, id);
         return;
     }
     char msg[512] = "";

@@ -95,7 +95,8 @@ static int make_listener(struct mapid *m)
 
 static void client_free(struct mapid *m, struct client *c)
 {
-    /* Close every flow of this client, then the trace devices it created. */
+    /* Close every flow of this client, then release the trace devices it created (other
+     * applications' flows on them end with FLOW_FINISHED; see device_release). */
     for (struct flow *f = m->flows, *next; f; f = next) {
         next = f->next;
         if (f->owner == c)
@@ -104,7 +105,7 @@ static void client_free(struct mapid *m, struct client *c)
     for (struct device *d = m->devices, *next; d; d = next) {
         next = d->next;
         if (d->offline && d->owner == c)
-            device_delete(m, d);
+            device_release(m, d, "its creator disconnected");
     }
     epoll_ctl(m->epoll_fd, EPOLL_CTL_DEL, c->sock, NULL);
     close(c->sock);
@@ -256,10 +257,15 @@ static void shutdown_all(struct mapid *m)
             wire_send(c->sock, &w, NULL, 0);
         wire_writer_free(&w);
     }
+    /* Every capture thread is told to stop first, and all share one deadline: however many
+     * are stuck, shutting down waits MAPID_STOP_TIMEOUT_MS at most. */
+    for (struct device *d = m->devices; d; d = d->next)
+        atomic_store(&d->stop, 1);
+    device_stop_deadline(&m->stop_deadline);
+    m->shutting_down = 1;
     while (m->clients)
         client_free(m, m->clients);
-    while (m->devices)
-        device_delete(m, m->devices);
+    device_destroy_all(m);
     unlink(m->conf.socket);
 }
 
@@ -356,6 +362,13 @@ int main(int argc, char **argv)
         }
     }
     shutdown_all(m);
+    if (m->parked) {
+        /* A stuck capture thread may still run code of a function library: leave them
+         * loaded, and leave without waiting for it. */
+        mapi_log(LOG_LVL_ERROR, "stopped with capture threads still stuck (see above)");
+        mapi_log_close();
+        _exit(0);
+    }
     flibs_unload(m);
     close(m->listen_fd);
     close(m->epoll_fd);

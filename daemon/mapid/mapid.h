@@ -31,11 +31,9 @@
 #include "mapi/flib.h"
 
 #define MAPID_BATCH 256
-#define MAPID_MAX_CAPLEN 262144u /* frames up to this are always handled (modifying flows) */
-/* The largest frame a driver hands out: a pcap file's header snaplen, capped like the pcap
- * reader caps it; TO_BUFFER rings are sized for 2 x max(snaplen, MAPID_MAX_CAPLEN). */
-#define MAPID_MAX_TRACE_CAPLEN (128u << 20)
+#define MAPID_MAX_CAPLEN 262144u   /* largest frame a driver hands out (drivers/ enforce it) */
 #define MAPI_QUEUE_MAX_RECORD 65536u /* largest record of host queue_put */
+#define MAPID_STOP_TIMEOUT_MS 2000   /* device_stop: how long to wait for a capture thread */
 
 struct client;
 struct device;
@@ -104,7 +102,8 @@ struct flow {
     uint64_t shm_bytes;
     time_t start, end;
     uint64_t start_ts; /* live devices: packets stamped before connect are not the flow's */
-    int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, deleted at close */
+    int owns_device;   /* created by CREATE_OFFLINE_FLOW: started at connect, and its close
+                          releases the creator's hold on the device (device_release) */
     /* Function sharing: flows whose chains are identical and shareable (signature != NULL)
      * and that started on the same packet run once, by the group's leader (capture thread). */
     int needs_decode;       /* a function reads the decoded fields (not MAPI_FN_RAW) */
@@ -132,7 +131,15 @@ struct device {
     uint32_t snaplen;
     int status; /* mapi_offline_device_status_t for trace files */
     uid_t uid;
-    struct client *owner; /* trace files: the client that created it */
+    /* Lifetime of a trace device (control thread only; see docs/security-devices.md). The
+     * creator holds it (held) until DELETE_OFFLINE_DEVICE, its disconnect, or the close of
+     * the flow that CREATE_OFFLINE_FLOW made (owns_device); then it is retired: capture
+     * stopped, source closed, unlinked from m->devices (no new flows), the flows still on it
+     * finished. The struct itself lives while flows are on it (nflows) or held is set. */
+    struct client *owner; /* trace files: the client that created it, NULL once released */
+    int held;             /* trace files: the creator's hold */
+    int retired;          /* trace files: ended (see above) */
+    int parked;           /* the capture thread did not stop in time: never freed */
     int nflows;           /* flows created on it (any state) */
     pthread_mutex_t lock; /* guards active[] */
     struct flow **active;
@@ -144,7 +151,8 @@ struct device {
     atomic_uint_fast64_t seen;  /* packets read */
     atomic_uint_fast64_t drops; /* packets dropped by full rings */
     uint64_t seq;
-    struct device *next;
+    struct device *next;        /* m->devices */
+    struct device *parked_next; /* m->parked */
 };
 
 struct client {
@@ -166,6 +174,9 @@ struct mapid {
     struct flib_entry *libs;
     int nlibs;
     struct device *devices;
+    struct device *parked;         /* devices whose capture thread would not stop (device_stop) */
+    int shutting_down;             /* device_stop waits until stop_deadline, not 2 s each */
+    struct timespec stop_deadline; /* CLOCK_REALTIME */
     int next_devid;
     struct flow *flows;
     int next_flowid;
@@ -188,21 +199,39 @@ const struct mapi_fn_def *flibs_find(struct mapid *m, const char *name, int *lib
 struct device *device_find(struct mapid *m, const char *name);
 struct device *device_by_id(struct mapid *m, int id);
 int device_create_conf_devices(struct mapid *m);
-/* Creates a trace-file device from a client's descriptor (takes ownership of fd). Returns the
+/* Creates a trace-file device from a client's descriptor (takes ownership of fd), held by
+ * client c. Refuses descriptors that are not regular files (device_check_fd). Returns the
  * device or NULL with *err and msg set. */
 struct device *device_create_offline(struct mapid *m, struct client *c, int fd, int format,
                                      const char *path, int *err, char *msg, size_t msglen);
+/* Checks that a client's descriptor can never block mapid: a trace (for_write 0) or an output
+ * file of a 'w' argument (for_write 1) must be a regular file not on FUSE, open for reading
+ * (writing); /dev/null is accepted for writing. 0, or -1 with the reason in msg. */
+int device_check_fd(int fd, int for_write, char *msg, size_t msglen);
+/* Trace devices of this uid that are not retired, plus its parked ones (for
+ * max_devices_per_user); first reaps parked devices whose thread has finished. */
+int device_count_offline(struct mapid *m, uid_t uid);
 /* Opens a live device's source if not open yet. 0 or an error number with msg. */
 int device_open(struct device *d, char *msg, size_t msglen);
 /* Starts the capture thread if not running. 0 or an error number. */
 int device_start(struct device *d, char *msg, size_t msglen);
-void device_stop(struct device *d);
+/* Stops the capture thread, waiting at most MAPID_STOP_TIMEOUT_MS. Returns 0 when it has
+ * stopped (or was not running); -1 when it did not: the device is then parked (an error is
+ * logged; its memory and source are kept, since the thread may still use them). */
+int device_stop(struct mapid *m, struct device *d);
+/* Sets *until to MAPID_STOP_TIMEOUT_MS from now (CLOCK_REALTIME, for pthread_timedjoin_np). */
+void device_stop_deadline(struct timespec *until);
 void device_add_active(struct device *d, struct flow *f);
 void device_remove_active(struct device *d, struct flow *f);
-/* Deletes a trace-file device: stops it and frees it (its flows must be closed). */
-void device_delete(struct mapid *m, struct device *d);
-/* Called when a flow on d goes away; stops a live device nobody uses. */
-void device_flow_gone(struct device *d);
+/* The creator lets go of a trace device (DELETE_OFFLINE_DEVICE, its disconnect, the close of
+ * its CREATE_OFFLINE_FLOW flow): retires it (capture stopped, flows still on it finished with
+ * FLOW_FINISHED, no new flows) and frees it once no flow is on it. why goes to the log. */
+void device_release(struct mapid *m, struct device *d, const char *why);
+/* Called when a flow on d is closed: stops a live device nobody uses; frees a released trace
+ * device when its last flow goes. */
+void device_flow_gone(struct mapid *m, struct device *d);
+/* Shutdown: stops and frees every device left (live ones; parked ones are only stopped). */
+void device_destroy_all(struct mapid *m);
 
 /* flow.c */
 struct flow *flow_create(struct mapid *m, struct client *c, struct device *d);
@@ -212,7 +241,9 @@ int flow_apply(struct flow *f, const struct mapi_fn_def *def, int libidx, struct
                int nargs, char *strings, char *msg, size_t msglen);
 /* Creates shared memory, inits the functions and activates the flow. 0 or an error number. */
 int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen);
-/* Closes and unlinks a flow; frees it when the capture thread lets go. */
+/* Closes and unlinks a flow; frees it when the capture thread lets go. Tells its device
+ * (device_flow_gone; device_release first for the flow of a CREATE_OFFLINE_FLOW), which
+ * alone decides when a device goes. */
 void flow_close(struct mapid *m, struct flow *f);
 void flow_put(struct flow *f);
 /* Runs the flow's functions on one packet (capture thread). */
