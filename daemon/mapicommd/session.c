@@ -2,8 +2,8 @@
  * daemon/mapicommd/session.c - one DiMAPI connection per thread (protocol in
  * common/dimapi.h).
  *
- * A connection runs the TLS handshake and must send DIMAPI_HELLO within dimapi_idle_timeout
- * of being accepted, else it is dropped; after HELLO it may stay idle (libmapi keeps one
+ * A connection runs the TLS handshake and must send DIMAPI_HELLO within
+ * dimapi_handshake_timeout of being accepted, else it is dropped; after HELLO it may stay idle (libmapi keeps one
  * management connection per sensor), dead peers are found by TCP keepalive. Requests are
  * decoded by proto.c and answered in order by calling libmapi's public API; the token of the
  * HELLO scopes every flow reference (flows.c). A malformed message closes only its
@@ -17,10 +17,20 @@
  * right after the reply of the call in progress. Any other request during a wait breaks the
  * protocol and closes the connection.
  *
- * Limits: at most dimapi_max_clients connections are served; the next ones get, after the
- * handshake, an error reply 3085 to their first message and are closed (at most
- * MAX_REFUSERS at a time; beyond that they are closed at once).
+ * Limits (docs/dimapi.md, "Limits"): until its HELLO a connection is pending: at most
+ * dimapi_max_handshakes pending connections in all and dimapi_max_handshakes_per_address
+ * from one IPv4 address or IPv6 /64 (beyond that a new socket is closed at once, counted and
+ * logged once a second), each with dimapi_handshake_timeout for the TLS handshake and the
+ * HELLO. So a client that never finishes its handshake holds no slot of the served
+ * connections. With the HELLO the connection gets its identity (quota.c) and counts against
+ * dimapi_max_clients and dimapi_max_connections_per_identity; over either, the HELLO is
+ * answered 3085 naming the key and the connection closed. CREATE_FLOW counts against
+ * dimapi_max_flows_per_identity, a pump against the memory limits (flows.c). Requests that
+ * need mapid first check that mapicommd's connection to it is alive (mc_mapid_recover).
+ * 'w' (file) arguments are refused unless dimapi_file_dir is set; then libmapi opens them
+ * beneath it (lib/args.c, openat2).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -43,7 +53,6 @@
 #include "mapi/flib.h"
 
 #define SEND_TIMEOUT_MS 30000 /* a client that does not read its replies is dropped */
-#define MAX_REFUSERS 32
 #define MAX_DEFERRED 8
 #define WAIT_SLICE_MS 50     /* how often a waiting call looks at the socket */
 #define NOWAIT_POLL_MS 2     /* how often an empty NOWAIT ring is looked at */
@@ -56,8 +65,11 @@ struct deferred {
 };
 
 struct session {
-    int fd;     /* our copy of the socket, for shutdown() at stop; closed at the end */
-    int refuse; /* over the limit: answer an error and close */
+    int fd;      /* our copy of the socket, for shutdown() at stop; closed at the end */
+    int pending; /* under sess_lock: counted in npending (before HELLO), else in nsessions */
+    uint8_t addr[16]; /* peer address (IPv4 mapped into IPv6), /64 for IPv6: the key of
+                         dimapi_max_handshakes_per_address */
+    struct mc_ident *ident; /* from the HELLO on, with one of its connections counted */
     struct net_conn *c;
     char peer[300];
     uint8_t token[DIMAPI_TOKEN_LEN];
@@ -70,7 +82,7 @@ struct session {
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sess_cond = PTHREAD_COND_INITIALIZER;
 static struct session *sess_list;
-static int nsessions, nrefusers;
+static int nsessions, npending;
 
 static int64_t now_ms(void)
 {
@@ -120,13 +132,38 @@ static int reply_lmerr(struct session *s, const struct dimapi_req *r)
         code = MCOM_UNKNOWN_ERROR;
         snprintf(msg, sizeof(msg), "libmapi failed without an error");
     }
-    return reply_error(s, r->type, r->reqid, code, "%s", msg);
+    int rc = reply_error(s, r->type, r->reqid, code, "%s", msg);
+    if (code == MCOM_SOCKET_ERROR || code == MAPI_SHUTTING_DOWN)
+        mc_mapid_recover(); /* so that the next request gets a new connection to mapid */
+    return rc;
 }
 
 static int reply_no_flow(struct session *s, const struct dimapi_req *r)
 {
     return reply_error(s, r->type, r->reqid, MAPI_INVALID_FLOW, "flow descriptor %d is not open",
                        r->rfd);
+}
+
+/* The flow of request r with a reference (mc_flow_put), or NULL after an error reply (*rc
+ * its result): not open, not this application's, or lost with the connection to mapid. */
+static struct mc_flow *req_flow(struct session *s, const struct dimapi_req *r, int *rc)
+{
+    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    if (!f) {
+        *rc = reply_no_flow(s, r);
+        return NULL;
+    }
+    pthread_mutex_lock(&f->io);
+    int lost = f->lost;
+    char msg[sizeof(f->lostmsg)];
+    memcpy(msg, f->lostmsg, sizeof(msg));
+    pthread_mutex_unlock(&f->io);
+    if (lost) {
+        mc_flow_put(f);
+        *rc = reply_error(s, r->type, r->reqid, MCOM_SOCKET_ERROR, "%s", msg);
+        return NULL;
+    }
+    return f;
 }
 
 /* Sends the answers of DIMAPI_CLOSE_FLOW requests carried out during a wait. */
@@ -201,6 +238,52 @@ static int handle_interrupt(struct session *s)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
+/* Leaves the pending state (lock held). */
+static void unpend(struct session *s)
+{
+    if (s->pending) {
+        s->pending = 0;
+        npending--;
+        nsessions++;
+    }
+}
+
+/*
+ * The HELLO came: s stops being pending, gets its identity (certificate subject when client
+ * certificates are required, else the token) and is counted against dimapi_max_clients and
+ * dimapi_max_connections_per_identity. 0, or -1 after an error reply 3085 naming the key.
+ */
+static int admit(struct session *s, const struct dimapi_req *r)
+{
+    const char *subj = g_conf.dimapi_client_ca[0] ? net_peer_subject(s->c) : "";
+    s->ident = mc_ident_get(subj, s->token);
+    if (!s->ident) {
+        reply_error(s, r->type, r->reqid, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+        return -1;
+    }
+    char msg[900];
+    pthread_mutex_lock(&sess_lock);
+    int full = nsessions >= g_conf.dimapi_max_clients;
+    if (!full)
+        unpend(s);
+    pthread_mutex_unlock(&sess_lock);
+    if (full) {
+        snprintf(msg, sizeof(msg),
+                 "mapicommd on %s serves at most %d connections at once (dimapi_max_clients); "
+                 "try again later",
+                 g_hostname, g_conf.dimapi_max_clients);
+    } else if (mc_ident_conn_add(s->ident, msg, sizeof(msg)) < 0) {
+        full = 1;
+    } else {
+        return 0;
+    }
+    mapi_log(LOG_LVL_WARN, "%s: refused: %s", s->peer, msg);
+    mc_ident_put(s->ident);
+    s->ident = NULL;
+    reply_error(s, r->type, r->reqid, MAPID_LIMIT_EXCEEDED, "%s", msg);
+    return -1;
+}
+
 static int do_hello(struct session *s, const struct dimapi_req *r)
 {
     if (s->hello)
@@ -212,6 +295,8 @@ static int do_hello(struct session *s, const struct dimapi_req *r)
         return -1;
     }
     memcpy(s->token, r->token, DIMAPI_TOKEN_LEN);
+    if (admit(s, r) < 0)
+        return -1;
     s->hello = 1;
     char server[512];
     snprintf(server, sizeof(server), "mapicommd %s on %s", MAPI_VERSION, g_hostname);
@@ -233,10 +318,18 @@ static int do_create_flow(struct session *s, const struct dimapi_req *r)
 {
     if (mc_is_remote_scope(r->str))
         return refuse_remote(s, r);
+    char msg[900];
+    if (mc_ident_flow_add(s->ident, msg, sizeof(msg)) < 0) {
+        mapi_log(LOG_LVL_INFO, "%s: CREATE_FLOW refused: %s", s->peer, msg);
+        return reply_error(s, r->type, r->reqid, MAPID_LIMIT_EXCEEDED, "%s", msg);
+    }
     int rfd = mapi_create_flow(r->str);
-    if (rfd < 0)
+    if (rfd < 0) {
+        mc_ident_flow_del(s->ident);
         return reply_lmerr(s, r);
-    if (!mc_flow_add(rfd, s->token, s)) {
+    }
+    if (!mc_flow_add(rfd, s->token, s, s->ident)) {
+        mc_ident_flow_del(s->ident);
         mapi_close_flow(rfd);
         return reply_error(s, r->type, r->reqid, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
     }
@@ -345,9 +438,10 @@ static int unsafe_path(const char *s)
 
 static int do_apply(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     char argdescr[MAPI_STR_LENGTH], libname[MAPI_STR_LENGTH];
     uint32_t flags;
@@ -377,10 +471,17 @@ static int do_apply(struct session *s, const struct dimapi_req *r)
         int lr;
         switch (a->type) {
         case 'w':
+            if (!g_conf.dimapi_file_dir[0]) {
+                rc = reply_error(s, r->type, r->reqid, MAPI_ERROR_FILE,
+                                 "argument %d: mapicommd on %s does not write files for remote "
+                                 "applications (dimapi_file_dir is not set)",
+                                 pos, g_hostname);
+                goto out;
+            }
             if (unsafe_path(a->s)) {
                 rc = reply_error(s, r->type, r->reqid, MAPI_ERROR_FILE,
-                                 "argument %d: file name \"%s\" must be relative to mapicommd's "
-                                 "directory, without \"..\"",
+                                 "argument %d: file name \"%s\" must be relative to "
+                                 "dimapi_file_dir, without \"..\"",
                                  pos, a->s);
                 goto out;
             }
@@ -456,9 +557,10 @@ out:
 
 static int do_connect(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     if (mapi_connect(r->rfd) < 0) {
         rc = reply_lmerr(s, r);
@@ -492,9 +594,10 @@ static int fn_check(struct session *s, const struct dimapi_req *r, uint32_t *fla
 
 static int do_read_result(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     uint32_t flags;
     int nowait;
@@ -503,20 +606,25 @@ static int do_read_result(struct session *s, const struct dimapi_req *r)
     struct wire_writer w;
     if (!(flags & MAPI_FN_QUEUE)) {
         pthread_mutex_lock(&f->io);
-        mapi_results_t *res = mapi_read_results(r->rfd, r->fid);
+        int lost = f->lost;
+        mapi_results_t *res = lost ? NULL : mapi_read_results(r->rfd, r->fid);
         if (res) {
             wire_writer_init(&w, r->type, r->reqid, 0);
             wire_put_u64(&w, res->ts);
             wire_put_bytes(&w, res->res, res->size > 0 ? (uint32_t)res->size : 0);
         }
         pthread_mutex_unlock(&f->io);
-        rc = res ? send_msg(s, &w) : reply_lmerr(s, r);
+        if (lost)
+            rc = reply_error(s, r->type, r->reqid, MCOM_SOCKET_ERROR, "%s", f->lostmsg);
+        else
+            rc = res ? send_msg(s, &w) : reply_lmerr(s, r);
         goto out;
     }
     /* A queue: the next record, waiting for it as long as it takes. */
     pthread_mutex_lock(&f->lock);
     int perr;
-    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_QUEUE, 1, &perr);
+    char pmsg[512];
+    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_QUEUE, 1, &perr, pmsg, sizeof(pmsg));
     for (;;) {
         if (!p || p->head || p->err || p->end)
             break;
@@ -542,8 +650,7 @@ static int do_read_result(struct session *s, const struct dimapi_req *r)
     char msg[512] = "";
     if (!p) {
         code = perr;
-        snprintf(msg, sizeof(msg),
-                 perr == MAPI_INVALID_FLOW ? "flow %d was closed" : "out of memory", r->rfd);
+        snprintf(msg, sizeof(msg), "%s", pmsg);
     } else if (p->head) {
         it = p->head;
         p->head = it->next;
@@ -586,9 +693,10 @@ static void put_pkt(struct wire_writer *w, uint64_t ts, uint16_t ifindex, uint32
 
 static int do_get_pkts(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     uint32_t flags;
     int nowait;
@@ -606,12 +714,11 @@ static int do_get_pkts(struct session *s, const struct dimapi_req *r)
     int64_t deadline = now_ms() + r->wait_ms;
     pthread_mutex_lock(&f->lock);
     int perr;
-    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_RING, !nowait, &perr);
+    char pmsg[512];
+    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_RING, !nowait, &perr, pmsg, sizeof(pmsg));
     pthread_mutex_unlock(&f->lock);
     if (!p) {
-        rc = reply_error(s, r->type, r->reqid, perr,
-                         perr == MAPI_INVALID_FLOW ? "flow %d was closed" : "out of memory (%d)",
-                         r->rfd);
+        rc = reply_error(s, r->type, r->reqid, perr, "%s", pmsg);
         goto out;
     }
     struct wire_writer w;
@@ -653,7 +760,11 @@ static int do_get_pkts(struct session *s, const struct dimapi_req *r)
         /* A NOWAIT ring: read it here. */
         if (nowait && fifo_empty && !code && !end && n < max_pkts && bytes < max_bytes) {
             pthread_mutex_lock(&f->io);
-            for (int tries = 0; n < max_pkts;) {
+            if (f->lost && !n) {
+                code = MCOM_SOCKET_ERROR;
+                snprintf(msg, sizeof(msg), "%s", f->lostmsg);
+            }
+            for (int tries = 0; n < max_pkts && !f->lost;) {
                 struct mapipkt *pkt = mapi_get_next_pkt(r->rfd, r->fid);
                 if (!pkt) {
                     int c = mc_last_error(msg, sizeof(msg));
@@ -759,9 +870,10 @@ static int do_close_flow(struct session *s, const struct dimapi_req *r)
 
 static int do_flow_info(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     mapi_flow_info_t fi;
     int ok = mapi_get_flow_info(r->rfd, &fi) == 0;
     mc_flow_put(f);
@@ -782,9 +894,10 @@ static int do_flow_info(struct session *s, const struct dimapi_req *r)
 
 static int do_function_info(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     mapi_function_info_t fi;
     int ok = (r->next ? mapi_get_next_function_info(r->rfd, r->fid, &fi)
                       : mapi_get_function_info(r->rfd, r->fid, &fi)) == 0;
@@ -957,6 +1070,10 @@ static int handle_message(struct session *s, const struct wire_hdr *h, const uin
 static void session_end(struct session *s, int from_thread)
 {
     mc_flows_close_owner(s);
+    if (s->ident) {
+        mc_ident_conn_del(s->ident);
+        mc_ident_put(s->ident);
+    }
     net_close(s->c);
     if (from_thread)
         OPENSSL_thread_stop();
@@ -964,8 +1081,8 @@ static void session_end(struct session *s, int from_thread)
     *s->pprev = s->next;
     if (s->next)
         s->next->pprev = s->pprev;
-    if (s->refuse)
-        nrefusers--;
+    if (s->pending)
+        npending--;
     else
         nsessions--;
     close(s->fd);
@@ -992,32 +1109,12 @@ static int session_accept(struct session *s, int timeout_ms)
     return 0;
 }
 
-static void *refuse_main(void *arg)
-{
-    struct session *s = arg;
-    int t = g_conf.dimapi_idle_timeout < 3000 ? g_conf.dimapi_idle_timeout : 3000;
-    if (session_accept(s, t) == 0) {
-        struct wire_hdr h = {.type = DIMAPI_HELLO};
-        uint8_t *payload = NULL;
-        char err[256];
-        if (net_recv(s->c, &h, &payload, t, NULL, err, sizeof(err)) != 0)
-            h.reqid = 0;
-        free(payload);
-        reply_error(s, DIMAPI_HELLO, h.reqid, MAPID_LIMIT_EXCEEDED,
-                    "mapicommd on %s serves at most %d connections at once; try again later",
-                    g_hostname, g_conf.dimapi_max_clients);
-        mapi_log(LOG_LVL_WARN, "%s: refused: %d connections already open", s->peer,
-                 g_conf.dimapi_max_clients);
-    }
-    session_end(s, 1);
-    return NULL;
-}
-
 static void *session_main(void *arg)
 {
     struct session *s = arg;
-    int64_t deadline = now_ms() + g_conf.dimapi_idle_timeout;
-    if (session_accept(s, g_conf.dimapi_idle_timeout) < 0)
+    int hs = g_conf.dimapi_handshake_timeout;
+    int64_t deadline = now_ms() + hs;
+    if (session_accept(s, hs) < 0)
         goto out;
     const char *subj = net_peer_subject(s->c);
     mapi_log(LOG_LVL_DEBUG, "%s: connected%s%s", s->peer, subj[0] ? " as " : "", subj);
@@ -1042,9 +1139,15 @@ static void *session_main(void *arg)
             break;
         }
         if (rc < 0) {
-            if (timed_out)
-                mapi_log(LOG_LVL_INFO, "%s: %s within %d ms; connection closed", s->peer,
-                         s->hello ? "incomplete message" : "no HELLO", g_conf.dimapi_idle_timeout);
+            if (timed_out && s->hello)
+                mapi_log(LOG_LVL_INFO,
+                         "%s: incomplete message within %d ms (dimapi_idle_timeout); connection "
+                         "closed",
+                         s->peer, g_conf.dimapi_idle_timeout);
+            else if (timed_out)
+                mapi_log(LOG_LVL_INFO,
+                         "%s: no HELLO within %d ms (dimapi_handshake_timeout); connection closed",
+                         s->peer, hs);
             else
                 mapi_log(LOG_LVL_DEBUG, "%s", err);
             break;
@@ -1061,7 +1164,26 @@ out:
     return NULL;
 }
 
-void session_start(int fd)
+/* The key of dimapi_max_handshakes_per_address: an IPv4 address (as IPv4-mapped IPv6), or
+ * the /64 of an IPv6 address (one host usually has a whole /64). */
+static void addr_key(const struct sockaddr *sa, unsigned salen, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (sa && sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(key, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
+    }
+}
+
+/* Connections closed at accept (pending limits), logged at most once a second. */
+static uint64_t refused_pending;
+static int64_t refused_logged_ms;
+
+void session_start(int fd, const struct sockaddr *sa, unsigned salen)
 {
     int ka = 1, idle = 60, intvl = 10, cnt = 3;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, sizeof(ka));
@@ -1074,6 +1196,8 @@ void session_start(int fd)
         return;
     }
     s->fd = fd;
+    s->pending = 1;
+    addr_key(sa, salen, s->addr);
     snprintf(s->peer, sizeof(s->peer), "?");
     pthread_mutex_lock(&sess_lock);
     if (g_stopping) {
@@ -1082,18 +1206,41 @@ void session_start(int fd)
         free(s);
         return;
     }
-    if (nsessions >= g_conf.dimapi_max_clients) {
-        if (nrefusers >= MAX_REFUSERS) {
-            pthread_mutex_unlock(&sess_lock);
-            close(fd);
-            free(s);
-            return;
-        }
-        s->refuse = 1;
-        nrefusers++;
+    const char *why = NULL;
+    if (npending >= g_conf.dimapi_max_handshakes) {
+        why = "dimapi_max_handshakes";
     } else {
-        nsessions++;
+        int same = 0;
+        for (struct session *o = sess_list; o; o = o->next)
+            same += o->pending && memcmp(o->addr, s->addr, 16) == 0;
+        if (same >= g_conf.dimapi_max_handshakes_per_address)
+            why = "dimapi_max_handshakes_per_address";
     }
+    if (why) {
+        refused_pending++;
+        int64_t now = now_ms();
+        uint64_t n = refused_pending;
+        int log = now - refused_logged_ms >= 1000;
+        if (log) {
+            refused_logged_ms = now;
+            refused_pending = 0;
+        }
+        pthread_mutex_unlock(&sess_lock);
+        if (log) {
+            char peer[64] = "?";
+            struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+            memcpy(&s6.sin6_addr, s->addr, 16);
+            inet_ntop(AF_INET6, &s6.sin6_addr, peer, sizeof(peer));
+            mapi_log(LOG_LVL_WARN,
+                     "closed %llu new connections at once: too many connections still in their "
+                     "TLS handshake or before HELLO (%s; the last from %s)",
+                     (unsigned long long)n, why, peer);
+        }
+        close(fd);
+        free(s);
+        return;
+    }
+    npending++;
     s->next = sess_list;
     if (sess_list)
         sess_list->pprev = &s->next;
@@ -1106,7 +1253,7 @@ void session_start(int fd)
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&at, 512 * 1024);
     pthread_t th;
-    int rc = pthread_create(&th, &at, s->refuse ? refuse_main : session_main, s);
+    int rc = pthread_create(&th, &at, session_main, s);
     pthread_attr_destroy(&at);
     if (rc != 0) {
         mapi_log(LOG_LVL_WARN, "cannot start a connection thread: %s", strerror(rc));
@@ -1120,7 +1267,7 @@ int sessions_stop(int timeout_ms)
     pthread_mutex_lock(&sess_lock);
     for (struct session *s = sess_list; s; s = s->next)
         shutdown(s->fd, SHUT_RDWR);
-    while (nsessions + nrefusers > 0) {
+    while (nsessions + npending > 0) {
         int64_t left = deadline - now_ms();
         if (left <= 0)
             break;
@@ -1137,7 +1284,7 @@ int sessions_stop(int timeout_ms)
         for (struct session *s = sess_list; s; s = s->next)
             shutdown(s->fd, SHUT_RDWR);
     }
-    int left = nsessions + nrefusers;
+    int left = nsessions + npending;
     pthread_mutex_unlock(&sess_lock);
     return left;
 }
