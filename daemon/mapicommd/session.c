@@ -148,6 +148,9 @@ static int reply_no_flow(struct session *s, const struct dimapi_req *r)
  * its result): not open, not this application's, or lost with the connection to mapid. */
 static struct mc_flow *req_flow(struct session *s, const struct dimapi_req *r, int *rc)
 {
+    /* Results are read from shared memory without asking mapid: find out first whether the
+     * connection to mapid is still there (a poll() without waiting). */
+    mc_mapid_recover();
     struct mc_flow *f = mc_flow_get(r->rfd, s->token);
     if (!f) {
         *rc = reply_no_flow(s, r);
@@ -1004,6 +1007,18 @@ static int handle_message(struct session *s, const struct wire_hdr *h, const uin
         reply_error(s, r.type, r.reqid, MCOM_UNKNOWN_ERROR, "the first request must be HELLO");
         dimapi_req_free(&r);
         return -1;
+    }
+    switch (r.type) {
+    case DIMAPI_CREATE_FLOW:
+    case DIMAPI_GET_FUNCTION:
+    case DIMAPI_STATS:
+    case DIMAPI_DEVICE_INFO:
+    case DIMAPI_LIBRARY_INFO:
+    case DIMAPI_LIBFUNCT_INFO:
+        mc_mapid_recover(); /* a new connection to mapid if the old one broke */
+        break;
+    default:
+        break;
     }
     switch (r.type) {
     case DIMAPI_HELLO:
