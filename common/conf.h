@@ -13,8 +13,8 @@
  * dimapi_max_memory_per_identity=, dimapi_file_dir= (see struct mapi_conf and
  * docs/dimapi.md), anon_key_file= (the default key of anonflib's keyed functions).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
- * socket, the dimapi_* files and dimapi_file_dir, anon_key_file) are relative to the directory of the
- * configuration file.
+ * socket, the dimapi_* files and dimapi_file_dir, anon_key_file) are relative to the directory of
+ * the configuration file.
  */
 #ifndef MAPI_COMMON_CONF_H
 #define MAPI_COMMON_CONF_H
@@ -72,8 +72,8 @@ struct mapi_conf {
     int dimapi_handshake_timeout;  /* mapicommd: ms from accept to the end of the TLS
                                       handshake and the HELLO, default 5000 */
     int dimapi_max_handshakes;     /* mapicommd: connections before their HELLO, default 128 */
-    int dimapi_max_handshakes_per_address; /* of those, from one address (IPv4) or /64
-                                              (IPv6), default 8 */
+    int dimapi_max_handshakes_per_address;   /* of those, from one address (IPv4) or /64
+                                                (IPv6), default 8 */
     int dimapi_max_connections_per_identity; /* mapicommd: connections of one remote identity
                                                 (certificate subject, else token), default 64 */
     int dimapi_max_flows_per_identity;       /* mapicommd: open flows of one identity, 64 */
@@ -82,7 +82,7 @@ struct mapi_conf {
     uint64_t dimapi_max_memory_per_identity; /* of those, one identity's, default 64 MiB */
     char dimapi_file_dir[4096];              /* mapicommd: directory of remote 'w' files; ""
                                                 (default): remote 'w' arguments are refused */
-    char anon_key_file[4096];      /* anonflib: file holding the default anonymisation key */
+    char anon_key_file[4096]; /* anonflib: file holding the default anonymisation key */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;

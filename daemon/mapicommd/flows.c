@@ -300,8 +300,8 @@ static void *pump_main(void *arg)
     return NULL;
 }
 
-struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err,
-                            char *msg, size_t len)
+struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err, char *msg,
+                            size_t len)
 {
     *err = 0;
     for (struct mc_pump *p = f->pumps; p; p = p->next)

@@ -151,7 +151,7 @@ struct mc_item {
 struct mc_flow {
     int rfd;
     uint8_t token[DIMAPI_TOKEN_LEN];
-    const void *owner;    /* the connection that created it */
+    const void *owner;      /* the connection that created it */
     struct mc_ident *ident; /* its identity (a reference, and one of its flows) */
     int lost;               /* under io: mapicommd's connection to mapid broke; libmapi
                                has forgotten rfd (mc_mapid_recover) */
@@ -187,8 +187,8 @@ void mc_flows_close_owner(const void *owner);
  * memory reserved against dimapi_max_memory(_per_identity). Flow lock held. NULL with *err
  * set (3084 out of memory, 3085 over a memory limit, 6145 the flow is being closed) and a
  * message in msg. */
-struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err,
-                            char *msg, size_t len);
+struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err, char *msg,
+                            size_t len);
 /* Marks every registered flow lost (requests on it then fail with 5123 and msg), waiting for
  * direct reads in progress (f->io). Returns the number of flows marked. */
 int mc_flows_mark_lost(const char *msg);

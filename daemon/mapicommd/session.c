@@ -3,10 +3,10 @@
  * common/dimapi.h).
  *
  * A connection runs the TLS handshake and must send DIMAPI_HELLO within
- * dimapi_handshake_timeout of being accepted, else it is dropped; after HELLO it may stay idle (libmapi keeps one
- * management connection per sensor), dead peers are found by TCP keepalive. Requests are
- * decoded by proto.c and answered in order by calling libmapi's public API; the token of the
- * HELLO scopes every flow reference (flows.c). A malformed message closes only its
+ * dimapi_handshake_timeout of being accepted, else it is dropped; after HELLO it may stay idle
+ * (libmapi keeps one management connection per sensor), dead peers are found by TCP keepalive.
+ * Requests are decoded by proto.c and answered in order by calling libmapi's public API; the token
+ * of the HELLO scopes every flow reference (flows.c). A malformed message closes only its
  * connection; an unknown request type is answered with error 7009 and the connection stays.
  * When a connection goes away, every flow it created is closed.
  *
@@ -56,6 +56,7 @@
 #define MAX_DEFERRED 8
 #define WAIT_SLICE_MS 50     /* how often a waiting call looks at the socket */
 #define NOWAIT_POLL_MS 2     /* how often an empty NOWAIT ring is looked at */
+#define PRE_HELLO_MAX 4096   /* bytes of a message before the HELLO */
 #define PKT_WIRE_OVERHEAD 22 /* u64 ts, u16 ifindex, u32 caplen, u32 wlen, u32 byte count */
 
 struct deferred {
@@ -65,8 +66,8 @@ struct deferred {
 };
 
 struct session {
-    int fd;      /* our copy of the socket, for shutdown() at stop; closed at the end */
-    int pending; /* under sess_lock: counted in npending (before HELLO), else in nsessions */
+    int fd;           /* our copy of the socket, for shutdown() at stop; closed at the end */
+    int pending;      /* under sess_lock: counted in npending (before HELLO), else in nsessions */
     uint8_t addr[16]; /* peer address (IPv4 mapped into IPv6), /64 for IPv6: the key of
                          dimapi_max_handshakes_per_address */
     struct mc_ident *ident; /* from the HELLO on, with one of its connections counted */
@@ -1147,8 +1148,11 @@ static void *session_main(void *arg)
          * complete within dimapi_idle_timeout (a client stalling mid-message is dropped). */
         if (s->hello && !socket_readable(s, -1))
             continue;
-        int rc = net_recv(s->c, &h, &payload, s->hello ? g_conf.dimapi_idle_timeout : timeout,
-                          &timed_out, err, sizeof(err));
+        /* Before the HELLO only a small message is accepted (a HELLO is 20 bytes): an
+         * unauthenticated peer cannot make us allocate a megabyte per connection. */
+        int rc = net_recv_max(s->c, &h, &payload, s->hello ? WIRE_MAX_PAYLOAD : PRE_HELLO_MAX,
+                              s->hello ? g_conf.dimapi_idle_timeout : timeout, &timed_out, err,
+                              sizeof(err));
         if (rc == -2) {
             mapi_log(LOG_LVL_WARN, "%s; connection closed", err);
             break;
