@@ -31,8 +31,9 @@
 #      (pointing to a file of nobody's outside: with MFF_OVERWRITE it stays untouched), a
 #      symbolic link to a directory outside, a hard link; a plain name is created inside and
 #      holds a pcap of the packets.
-#   5. mapid restarted (item 3): bob's old flow answers 5123 ("lost"), a new CREATE_FLOW works
-#      and counts exactly; mapicommd logs why its connection to mapid broke.
+#   5. mapid restarted (item 3), once stopped with SIGTERM and once killed with SIGKILL: bob's
+#      old flow answers 5123 ("lost"), a new CREATE_FLOW works and counts exactly; mapicommd
+#      logs why its connection to mapid broke.
 #   6. mapicommd still alive, no flow of nobody left in mapid, SIGTERM -> exit status 0.
 set -u
 . "$(dirname "$0")/common.sh"
@@ -365,35 +366,40 @@ expect_err(3083, lambda: alice.apply(ffd, "TO_FILE", ("i", 0), ("w", "good.pcap"
 alice.close_flow(ffd)
 
 # ---- 5. mapid restarted ----------------------------------------------------------------------
-ofd, ofid = counter_flow(bob)
-pid = int(open(D + "/m.pid").read())
-os.kill(pid, signal.SIGTERM)
-t = time.time() + 10
-while time.time() < t:
+def restart_mapid(sig):
+    pid = int(open(D + "/m.pid").read())
+    os.kill(pid, sig)
+    t = time.time() + 10
+    while time.time() < t:
+        try:
+            os.kill(pid, 0)
+            time.sleep(0.05)
+        except ProcessLookupError:
+            break
+    out = open(D + "/m.out", "a")
+    np = subprocess.Popen([MAPID, "-c", D + "/m.conf"], stdout=out, stderr=out)
+    open(D + "/m.pid", "w").write("%d\n" % np.pid)
+    t = time.time() + 10
+    while time.time() < t:
+        try:
+            u = socket.socket(socket.AF_UNIX)
+            u.connect(D + "/m.sock")
+            u.close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+for sig, how in ((signal.SIGTERM, "stopped (SIGTERM)"), (signal.SIGKILL, "killed (SIGKILL)")):
+    ofd, ofid = counter_flow(bob)
+    check(restart_mapid(sig), "mapid %s and started again" % how)
+    expect_err(5123, lambda: bob.read_result(ofd, ofid), "after mapid was %s: bob's flow of the old mapid" % how, ("lost",))
     try:
-        os.kill(pid, 0)
-        time.sleep(0.05)
-    except ProcessLookupError:
-        break
-out = open(D + "/m.out", "a")
-np = subprocess.Popen([MAPID, "-c", D + "/m.conf"], stdout=out, stderr=out)
-open(D + "/m.pid", "w").write("%d\n" % np.pid)
-t = time.time() + 10
-while time.time() < t:
-    try:
-        u = socket.socket(socket.AF_UNIX)
-        u.connect(D + "/m.sock")
-        u.close()
-        break
-    except OSError:
-        time.sleep(0.05)
-ok("mapid restarted")
-expect_err(5123, lambda: bob.read_result(ofd, ofid), "bob's flow of the old mapid", ("lost",))
-try:
-    exact_count(bob, "bob's new flow after the restart")
-except DError as e:
-    bad("CREATE_FLOW after mapid restarted: %s" % e)
-bob.close_flow(ofd)
+        exact_count(bob, "after mapid was %s: bob's new flow" % how)
+    except DError as e:
+        bad("CREATE_FLOW after mapid was %s: %s" % (how, e))
+    bob.close_flow(ofd)
 log = open(D + "/mc1.log").read()
 check("connection to mapid lost" in log, "mapicommd logged why its connection to mapid broke")
 for c in (bob, alice, carol, pa, pa2, pb):
