@@ -84,11 +84,12 @@ extern volatile int g_stopping;
 
 /* Starts a detached thread for an accepted socket from sa (takes ownership of fd). The
  * connection is "pending" until its TLS handshake is done and its HELLO has come, which must
- * happen within dimapi_handshake_timeout; at most dimapi_max_handshakes connections are
- * pending, at most dimapi_max_handshakes_per_address from one address (IPv4) or /64 (IPv6):
- * beyond that the socket is closed at once. Only a connection that said HELLO counts
- * against dimapi_max_clients and its identity's dimapi_max_connections_per_identity; over
- * either it gets error 3085 naming the key and is closed. */
+ * happen within dimapi_handshake_timeout; at most dimapi_max_handshakes_per_address are
+ * pending from one address (IPv4) or /64 (IPv6): beyond that the socket is closed at once;
+ * with dimapi_max_handshakes pending, the longest-pending one is dropped to make room. Only a
+ * connection that said HELLO counts against dimapi_max_clients and its identity's
+ * dimapi_max_connections_per_identity; over either it gets error 3085 naming the key and is closed.
+ */
 struct sockaddr;
 void session_start(int fd, const struct sockaddr *sa, unsigned salen);
 /* Wakes every connection (shutdown of its socket) and waits up to timeout_ms for all of

@@ -17,14 +17,16 @@
  * right after the reply of the call in progress. Any other request during a wait breaks the
  * protocol and closes the connection.
  *
- * Limits (docs/dimapi.md, "Limits"): until its HELLO a connection is pending: at most
- * dimapi_max_handshakes pending connections in all and dimapi_max_handshakes_per_address
- * from one IPv4 address or IPv6 /64 (beyond that a new socket is closed at once, counted and
- * logged once a second), each with dimapi_handshake_timeout for the TLS handshake and the
- * HELLO. So a client that never finishes its handshake holds no slot of the served
- * connections. With the HELLO the connection gets its identity (quota.c) and counts against
- * dimapi_max_clients and dimapi_max_connections_per_identity; over either, the HELLO is
- * answered 3085 naming the key and the connection closed. CREATE_FLOW counts against
+ * Limits (docs/dimapi.md, "Limits"): until its HELLO a connection is pending, with
+ * dimapi_handshake_timeout for the TLS handshake and the HELLO. At most
+ * dimapi_max_handshakes_per_address are pending from one IPv4 address or IPv6 /64 (a new
+ * socket beyond that is closed at once); when dimapi_max_handshakes are pending, the
+ * longest-pending connection is dropped to make room for the new one (up to a quarter more
+ * may exist until the dropped ones have ended; beyond that new sockets are closed). Both are
+ * counted and logged at most once a second. So a client that never finishes its handshake holds no
+ * slot of the served connections. With the HELLO the connection gets its identity (quota.c) and
+ * counts against dimapi_max_clients and dimapi_max_connections_per_identity; over either, the HELLO
+ * is answered 3085 naming the key and the connection closed. CREATE_FLOW counts against
  * dimapi_max_flows_per_identity, a pump against the memory limits (flows.c). Requests that
  * need mapid first check that mapicommd's connection to it is alive (mc_mapid_recover).
  * 'w' (file) arguments are refused unless dimapi_file_dir is set; then libmapi opens them
@@ -71,6 +73,8 @@ struct session {
     uint8_t addr[16]; /* peer address (IPv4 mapped into IPv6), /64 for IPv6: the key of
                          dimapi_max_handshakes_per_address */
     struct mc_ident *ident; /* from the HELLO on, with one of its connections counted */
+    int64_t start_ms;       /* accepted at (CLOCK_MONOTONIC) */
+    int evicted;            /* under sess_lock: shut down to make room (still pending) */
     struct net_conn *c;
     char peer[300];
     uint8_t token[DIMAPI_TOKEN_LEN];
@@ -1198,9 +1202,27 @@ static void addr_key(const struct sockaddr *sa, unsigned salen, uint8_t key[16])
     }
 }
 
-/* Connections closed at accept (pending limits), logged at most once a second. */
-static uint64_t refused_pending;
+/* Connections closed at accept (pending limits) and pending ones evicted, logged at most once a
+ * second. */
+static uint64_t refused_pending, evicted_pending;
 static int64_t refused_logged_ms;
+
+/* Lock held, the pending pool full: shuts the longest-pending connection down, so that an
+ * attacker holding the whole pool with idle connections (from many addresses) must keep
+ * opening new ones faster than a valid client completes its handshake to keep it out. Its
+ * thread then ends by itself (and frees its place). */
+static void evict_oldest_pending(void)
+{
+    struct session *old = NULL;
+    for (struct session *o = sess_list; o; o = o->next)
+        if (o->pending && !o->evicted && (!old || o->start_ms < old->start_ms))
+            old = o;
+    if (old) {
+        old->evicted = 1;
+        shutdown(old->fd, SHUT_RDWR);
+        evicted_pending++;
+    }
+}
 
 void session_start(int fd, const struct sockaddr *sa, unsigned salen)
 {
@@ -1216,6 +1238,7 @@ void session_start(int fd, const struct sockaddr *sa, unsigned salen)
     }
     s->fd = fd;
     s->pending = 1;
+    s->start_ms = now_ms();
     addr_key(sa, salen, s->addr);
     snprintf(s->peer, sizeof(s->peer), "?");
     pthread_mutex_lock(&sess_lock);
@@ -1226,46 +1249,55 @@ void session_start(int fd, const struct sockaddr *sa, unsigned salen)
         return;
     }
     const char *why = NULL;
-    if (npending >= g_conf.dimapi_max_handshakes) {
-        why = "dimapi_max_handshakes";
-    } else {
-        int same = 0;
-        for (struct session *o = sess_list; o; o = o->next)
-            same += o->pending && memcmp(o->addr, s->addr, 16) == 0;
-        if (same >= g_conf.dimapi_max_handshakes_per_address)
-            why = "dimapi_max_handshakes_per_address";
+    int same = 0, evicted = 0;
+    for (struct session *o = sess_list; o; o = o->next) {
+        same += o->pending && !o->evicted && memcmp(o->addr, s->addr, 16) == 0;
+        evicted += o->pending && o->evicted;
+    }
+    if (same >= g_conf.dimapi_max_handshakes_per_address) {
+        why = "dimapi_max_handshakes_per_address";
+    } else if (npending - evicted >= g_conf.dimapi_max_handshakes) {
+        /* Make room by evicting; evicted connections still hold a thread until they notice,
+         * so the hard ceiling is a quarter above the limit. */
+        evict_oldest_pending();
+        if (npending >= g_conf.dimapi_max_handshakes + g_conf.dimapi_max_handshakes / 4 + 1)
+            why = "dimapi_max_handshakes";
+    }
+    int64_t now = now_ms();
+    if (why)
+        refused_pending++;
+    uint64_t nref = refused_pending, nev = evicted_pending;
+    int log = (nref || nev) && now - refused_logged_ms >= 1000;
+    if (log) {
+        refused_logged_ms = now;
+        refused_pending = evicted_pending = 0;
+    }
+    if (!why) {
+        npending++;
+        s->next = sess_list;
+        if (sess_list)
+            sess_list->pprev = &s->next;
+        s->pprev = &sess_list;
+        sess_list = s;
+    }
+    pthread_mutex_unlock(&sess_lock);
+    if (log) {
+        char peer[64] = "?";
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+        memcpy(&s6.sin6_addr, s->addr, 16);
+        inet_ntop(AF_INET6, &s6.sin6_addr, peer, sizeof(peer));
+        mapi_log(LOG_LVL_WARN,
+                 "too many connections in their TLS handshake or before HELLO: %llu new ones "
+                 "closed at once, %llu longest-pending ones dropped (dimapi_max_handshakes %d, "
+                 "dimapi_max_handshakes_per_address %d; the last from %s)",
+                 (unsigned long long)nref, (unsigned long long)nev, g_conf.dimapi_max_handshakes,
+                 g_conf.dimapi_max_handshakes_per_address, peer);
     }
     if (why) {
-        refused_pending++;
-        int64_t now = now_ms();
-        uint64_t n = refused_pending;
-        int log = now - refused_logged_ms >= 1000;
-        if (log) {
-            refused_logged_ms = now;
-            refused_pending = 0;
-        }
-        pthread_mutex_unlock(&sess_lock);
-        if (log) {
-            char peer[64] = "?";
-            struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
-            memcpy(&s6.sin6_addr, s->addr, 16);
-            inet_ntop(AF_INET6, &s6.sin6_addr, peer, sizeof(peer));
-            mapi_log(LOG_LVL_WARN,
-                     "closed %llu new connections at once: too many connections still in their "
-                     "TLS handshake or before HELLO (%s; the last from %s)",
-                     (unsigned long long)n, why, peer);
-        }
         close(fd);
         free(s);
         return;
     }
-    npending++;
-    s->next = sess_list;
-    if (sess_list)
-        sess_list->pprev = &s->next;
-    s->pprev = &sess_list;
-    sess_list = s;
-    pthread_mutex_unlock(&sess_lock);
 
     pthread_attr_t at;
     pthread_attr_init(&at);
