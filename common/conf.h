@@ -67,8 +67,9 @@ struct mapi_conf {
     int dimapi_plaintext;          /* 1: plain TCP, no TLS (both sides must say so); default 0 */
     int dimapi_timeout;            /* libmapi: ms a sensor may take to answer, default 5000 */
     int dimapi_max_clients;        /* mapicommd: connections at once, default 256 */
-    int dimapi_idle_timeout;       /* mapicommd: ms a connection may stay silent before its
-                                      handshake / first request, default 10000 */
+    int dimapi_idle_timeout;       /* mapicommd: ms a message that has begun may take to
+                                      arrive completely (also CLOSE_FLOW during a wait),
+                                      default 10000 */
     int dimapi_handshake_timeout;  /* mapicommd: ms from accept to the end of the TLS
                                       handshake and the HELLO, default 5000 */
     int dimapi_max_handshakes;     /* mapicommd: connections before their HELLO, default 128 */
