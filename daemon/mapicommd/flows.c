@@ -386,11 +386,14 @@ int mc_flows_mark_lost(const char *msg)
     }
 }
 
-void mc_mapid_recover(void)
+/* Serializes recoveries with flow creation, so that a flow made on a new connection to mapid
+ * is never taken for one of the old connection. */
+static pthread_mutex_t mapid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* mapid_lock held. */
+static void recover_locked(void)
 {
-    static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
     char why[300];
-    pthread_mutex_lock(&rec_lock);
     /* Cheap test first: libmapi notices EOF or SHUTDOWN without blocking. */
     if (mc_lm_gone(why, sizeof(why))) {
         int n = mc_flows_mark_lost(why);
@@ -400,5 +403,31 @@ void mc_mapid_recover(void)
                      "connect to mapid again",
                      why, n);
     }
-    pthread_mutex_unlock(&rec_lock);
+}
+
+void mc_mapid_recover(void)
+{
+    /* Busy: a CREATE_FLOW (which recovers first) or another recovery is under way. */
+    if (pthread_mutex_trylock(&mapid_lock) != 0)
+        return;
+    recover_locked();
+    pthread_mutex_unlock(&mapid_lock);
+}
+
+int mc_flow_create(const char *dev, const uint8_t *token, const void *owner, struct mc_ident *ident,
+                   struct mc_flow **out)
+{
+    pthread_mutex_lock(&mapid_lock);
+    recover_locked();
+    int rfd = mapi_create_flow(dev);
+    *out = NULL;
+    if (rfd >= 0) {
+        *out = mc_flow_add(rfd, token, owner, ident);
+        if (!*out) {
+            mapi_close_flow(rfd);
+            rfd = -2;
+        }
+    }
+    pthread_mutex_unlock(&mapid_lock);
+    return rfd < 0 ? (rfd == -2 ? -2 : -1) : rfd;
 }

@@ -195,8 +195,14 @@ struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, 
 int mc_flows_mark_lost(const char *msg);
 /* Checks mapicommd's libmapi connection to mapid; if it broke, logs why, marks the flows of
  * the old connection lost and makes libmapi forget them, so that the next request connects
- * afresh. Cheap when the connection is fine. */
+ * afresh. Cheap when the connection is fine; skipped while a flow is being created (which
+ * checks first) or another check runs. */
 void mc_mapid_recover(void);
+/* CREATE_FLOW: checks the connection to mapid as above, calls mapi_create_flow(dev) and
+ * registers the flow (mc_flow_add), all under one lock with the checks. Returns the
+ * descriptor with *out set, -1 with libmapi's error set, or -2 out of memory. */
+int mc_flow_create(const char *dev, const uint8_t *token, const void *owner, struct mc_ident *ident,
+                   struct mc_flow **out);
 /* Frees an item taken out of a pump queue. */
 void mc_item_free(struct mc_item *it);
 /* Appends a record to p's FIFO and wakes the waiters (takes the flow lock). */

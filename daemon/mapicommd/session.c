@@ -331,16 +331,14 @@ static int do_create_flow(struct session *s, const struct dimapi_req *r)
         mapi_log(LOG_LVL_INFO, "%s: CREATE_FLOW refused: %s", s->peer, msg);
         return reply_error(s, r->type, r->reqid, MAPID_LIMIT_EXCEEDED, "%s", msg);
     }
-    int rfd = mapi_create_flow(r->str);
-    if (rfd < 0) {
+    struct mc_flow *f;
+    int rfd = mc_flow_create(r->str, s->token, s, s->ident, &f);
+    if (rfd < 0)
         mc_ident_flow_del(s->ident);
+    if (rfd == -1)
         return reply_lmerr(s, r);
-    }
-    if (!mc_flow_add(rfd, s->token, s, s->ident)) {
-        mc_ident_flow_del(s->ident);
-        mapi_close_flow(rfd);
+    if (rfd < 0)
         return reply_error(s, r->type, r->reqid, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
-    }
     mapi_log(LOG_LVL_DEBUG, "%s: flow %d on %s", s->peer, rfd, r->str);
     struct wire_writer w;
     wire_writer_init(&w, r->type, r->reqid, 0);
@@ -1014,7 +1012,6 @@ static int handle_message(struct session *s, const struct wire_hdr *h, const uin
         return -1;
     }
     switch (r.type) {
-    case DIMAPI_CREATE_FLOW:
     case DIMAPI_GET_FUNCTION:
     case DIMAPI_STATS:
     case DIMAPI_DEVICE_INFO:
