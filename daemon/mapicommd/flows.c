@@ -358,7 +358,7 @@ int mc_flows_mark_lost(const char *msg)
          * progress), outside the registry lock. */
         pthread_mutex_lock(&reg_lock);
         struct mc_flow *f = reg_flows;
-        while (f && f->lost)
+        while (f && __atomic_load_n(&f->lost, __ATOMIC_RELAXED))
             f = f->next;
         if (f)
             f->refs++;
@@ -367,11 +367,11 @@ int mc_flows_mark_lost(const char *msg)
             return n;
         pthread_mutex_lock(&f->io);
         pthread_mutex_lock(&f->lock);
-        f->lost = 1;
         snprintf(f->lostmsg, sizeof(f->lostmsg),
                  "flow %d was lost: mapicommd's connection to mapid broke (%s); create a new "
                  "flow",
                  f->rfd, msg);
+        __atomic_store_n(&f->lost, 1, __ATOMIC_RELAXED); /* written under io, scanned above */
         for (struct mc_pump *p = f->pumps; p; p = p->next) {
             if (!p->err) {
                 p->err = MCOM_SOCKET_ERROR;

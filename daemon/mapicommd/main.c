@@ -34,7 +34,7 @@
 struct mapi_conf g_conf;
 struct net_ctx *g_netctx;
 char g_hostname[256];
-volatile int g_stopping;
+int g_stopping; /* atomic: set once at shutdown */
 
 static void usage(FILE *out)
 {
@@ -236,7 +236,7 @@ int main(int argc, char **argv)
         }
     }
     mapi_log(LOG_LVL_INFO, "shutting down");
-    g_stopping = 1;
+    __atomic_store_n(&g_stopping, 1, __ATOMIC_RELAXED);
     close(lfd);
     int left = sessions_stop(5000);
     if (left)

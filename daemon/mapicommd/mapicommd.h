@@ -78,7 +78,7 @@ const char *dimapi_type_name(unsigned type);
 extern struct mapi_conf g_conf;
 extern struct net_ctx *g_netctx;
 extern char g_hostname[256];
-extern volatile int g_stopping;
+extern int g_stopping; /* atomic (__atomic_load_n) */
 
 /* ---- session.c ----------------------------------------------------------------------- */
 
@@ -154,8 +154,8 @@ struct mc_flow {
     uint8_t token[DIMAPI_TOKEN_LEN];
     const void *owner;      /* the connection that created it */
     struct mc_ident *ident; /* its identity (a reference, and one of its flows) */
-    int lost;               /* under io: mapicommd's connection to mapid broke; libmapi
-                               has forgotten rfd (mc_mapid_recover) */
+    int lost;               /* written under io (atomically): mapicommd's connection to
+                               mapid broke; libmapi has forgotten rfd (mc_mapid_recover) */
     char lostmsg[300];
     int refs;             /* under the registry lock */
     int closed;           /* under the registry lock */

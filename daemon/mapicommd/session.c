@@ -1174,7 +1174,7 @@ static void *session_main(void *arg)
         }
         rc = handle_message(s, &h, payload);
         free(payload);
-        if (rc < 0 || g_stopping)
+        if (rc < 0 || __atomic_load_n(&g_stopping, __ATOMIC_RELAXED))
             break;
     }
 out:
@@ -1239,7 +1239,7 @@ void session_start(int fd, const struct sockaddr *sa, unsigned salen)
     addr_key(sa, salen, s->addr);
     snprintf(s->peer, sizeof(s->peer), "?");
     pthread_mutex_lock(&sess_lock);
-    if (g_stopping) {
+    if (__atomic_load_n(&g_stopping, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&sess_lock);
         close(fd);
         free(s);
