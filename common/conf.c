@@ -113,7 +113,7 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->dimapi_handshake_timeout = 5000;
     c->dimapi_max_handshakes = 128;
     c->dimapi_max_handshakes_per_address = 8;
-    c->dimapi_max_connections_per_identity = 64;
+    c->dimapi_max_connections_per_identity = 128;
     c->dimapi_max_flows_per_identity = 64;
     c->dimapi_max_memory = 256ull << 20;
     c->dimapi_max_memory_per_identity = 64ull << 20;

@@ -76,7 +76,7 @@ struct mapi_conf {
     int dimapi_max_handshakes_per_address;   /* of those, from one address (IPv4) or /64
                                                 (IPv6), default 8 */
     int dimapi_max_connections_per_identity; /* mapicommd: connections of one remote identity
-                                                (certificate subject, else token), default 64 */
+                                                (certificate subject, else token), default 128 */
     int dimapi_max_flows_per_identity;       /* mapicommd: open flows of one identity, 64 */
     uint64_t dimapi_max_memory;              /* mapicommd: bytes of packet/result queues and
                                                 helper-thread stacks in total, default 256 MiB */
