@@ -56,6 +56,18 @@ static const struct key_def global_keys[] = {
     NUM_KEY(struct mapi_conf, "dimapi_timeout", K_INT, dimapi_timeout),
     NUM_KEY(struct mapi_conf, "dimapi_max_clients", K_INT, dimapi_max_clients),
     NUM_KEY(struct mapi_conf, "dimapi_idle_timeout", K_INT, dimapi_idle_timeout),
+    NUM_KEY(struct mapi_conf, "dimapi_handshake_timeout", K_INT, dimapi_handshake_timeout),
+    NUM_KEY(struct mapi_conf, "dimapi_max_handshakes", K_INT, dimapi_max_handshakes),
+    NUM_KEY(struct mapi_conf, "dimapi_max_handshakes_per_address", K_INT,
+            dimapi_max_handshakes_per_address),
+    NUM_KEY(struct mapi_conf, "dimapi_max_connections_per_identity", K_INT,
+            dimapi_max_connections_per_identity),
+    NUM_KEY(struct mapi_conf, "dimapi_max_flows_per_identity", K_INT,
+            dimapi_max_flows_per_identity),
+    NUM_KEY(struct mapi_conf, "dimapi_max_memory", K_SIZE, dimapi_max_memory),
+    NUM_KEY(struct mapi_conf, "dimapi_max_memory_per_identity", K_SIZE,
+            dimapi_max_memory_per_identity),
+    STR_KEY(struct mapi_conf, "dimapi_file_dir", dimapi_file_dir),
     STR_KEY(struct mapi_conf, "anon_key_file", anon_key_file),
     {"devgroup", K_IGNORE, 0, 0},
     {NULL, K_IGNORE, 0, 0},
@@ -100,6 +112,13 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->dimapi_timeout = 5000;
     c->dimapi_max_clients = 256;
     c->dimapi_idle_timeout = 10000;
+    c->dimapi_handshake_timeout = 5000;
+    c->dimapi_max_handshakes = 128;
+    c->dimapi_max_handshakes_per_address = 8;
+    c->dimapi_max_connections_per_identity = 128;
+    c->dimapi_max_flows_per_identity = 64;
+    c->dimapi_max_memory = 256ull << 20;
+    c->dimapi_max_memory_per_identity = 64ull << 20;
 }
 
 const char *mapi_conf_string(const struct mapi_conf *c, const char *key)
@@ -337,6 +356,7 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
                      {c->dimapi_ca, sizeof(c->dimapi_ca)},
                      {c->dimapi_client_cert, sizeof(c->dimapi_client_cert)},
                      {c->dimapi_client_key, sizeof(c->dimapi_client_key)},
+                     {c->dimapi_file_dir, sizeof(c->dimapi_file_dir)},
                      {c->anon_key_file, sizeof(c->anon_key_file)}};
         for (size_t i = 0; rc == 0 && i < sizeof(paths) / sizeof(paths[0]); i++) {
             char *f = paths[i].field;

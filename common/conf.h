@@ -8,11 +8,14 @@
  * and for DiMAPI
  * dimapi_listen=, dimapi_cert=, dimapi_key=, dimapi_client_ca=, dimapi_ca=,
  * dimapi_client_cert=, dimapi_client_key=, dimapi_plaintext=, dimapi_timeout=,
- * dimapi_max_clients=, dimapi_idle_timeout= (see struct mapi_conf), anon_key_file= (the
- * default key of anonflib's keyed functions).
+ * dimapi_max_clients=, dimapi_idle_timeout=, and mapicommd's limits dimapi_handshake_timeout=,
+ * dimapi_max_handshakes=, dimapi_max_handshakes_per_address=,
+ * dimapi_max_connections_per_identity=, dimapi_max_flows_per_identity=, dimapi_max_memory=,
+ * dimapi_max_memory_per_identity=, dimapi_file_dir= (see struct mapi_conf and
+ * docs/dimapi.md), anon_key_file= (the default key of anonflib's keyed functions).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
- * socket, the dimapi_* files, anon_key_file) are relative to the directory of the
- * configuration file.
+ * socket, the dimapi_* files and dimapi_file_dir, anon_key_file) are relative to the directory of
+ * the configuration file.
  */
 #ifndef MAPI_COMMON_CONF_H
 #define MAPI_COMMON_CONF_H
@@ -66,9 +69,23 @@ struct mapi_conf {
     int dimapi_plaintext;          /* 1: plain TCP, no TLS (both sides must say so); default 0 */
     int dimapi_timeout;            /* libmapi: ms a sensor may take to answer, default 5000 */
     int dimapi_max_clients;        /* mapicommd: connections at once, default 256 */
-    int dimapi_idle_timeout;       /* mapicommd: ms a connection may stay silent before its
-                                      handshake / first request, default 10000 */
-    char anon_key_file[4096];      /* anonflib: file holding the default anonymisation key */
+    int dimapi_idle_timeout;       /* mapicommd: ms a message that has begun may take to
+                                      arrive completely (also CLOSE_FLOW during a wait),
+                                      default 10000 */
+    int dimapi_handshake_timeout;  /* mapicommd: ms from accept to the end of the TLS
+                                      handshake and the HELLO, default 5000 */
+    int dimapi_max_handshakes;     /* mapicommd: connections before their HELLO, default 128 */
+    int dimapi_max_handshakes_per_address;   /* of those, from one address (IPv4) or /64
+                                                (IPv6), default 8 */
+    int dimapi_max_connections_per_identity; /* mapicommd: connections of one remote identity
+                                                (certificate subject, else token), default 128 */
+    int dimapi_max_flows_per_identity;       /* mapicommd: open flows of one identity, 64 */
+    uint64_t dimapi_max_memory;              /* mapicommd: bytes of packet/result queues and
+                                                helper-thread stacks in total, default 256 MiB */
+    uint64_t dimapi_max_memory_per_identity; /* of those, one identity's, default 64 MiB */
+    char dimapi_file_dir[4096];              /* mapicommd: directory of remote 'w' files; ""
+                                                (default): remote 'w' arguments are refused */
+    char anon_key_file[4096]; /* anonflib: file holding the default anonymisation key */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;

@@ -901,6 +901,12 @@ int net_send(struct net_conn *c, const struct wire_writer *w, int timeout_ms, ch
 int net_recv(struct net_conn *c, struct wire_hdr *hdr, uint8_t **payload, int timeout_ms,
              int *timed_out, char *err, size_t errlen)
 {
+    return net_recv_max(c, hdr, payload, WIRE_MAX_PAYLOAD, timeout_ms, timed_out, err, errlen);
+}
+
+int net_recv_max(struct net_conn *c, struct wire_hdr *hdr, uint8_t **payload, uint32_t max_len,
+                 int timeout_ms, int *timed_out, char *err, size_t errlen)
+{
     int64_t deadline = deadline_of(timeout_ms);
     uint8_t raw[WIRE_HDR_SIZE];
     *payload = NULL;
@@ -910,6 +916,11 @@ int net_recv(struct net_conn *c, struct wire_hdr *hdr, uint8_t **payload, int ti
         return -1;
     if (wire_parse_header(raw, hdr) < 0) {
         set_err(err, errlen, "%s: malformed message header", c->peer);
+        return -2;
+    }
+    if (hdr->length > max_len) {
+        set_err(err, errlen, "%s: a %u-byte message where at most %u are allowed", c->peer,
+                hdr->length, max_len);
         return -2;
     }
     uint8_t *p = malloc(hdr->length ? hdr->length : 1);

@@ -56,6 +56,10 @@ int net_send(struct net_conn *c, const struct wire_writer *w, int timeout_ms, ch
  * timeout if not NULL), -2 on a malformed message. */
 int net_recv(struct net_conn *c, struct wire_hdr *hdr, uint8_t **payload, int timeout_ms,
              int *timed_out, char *err, size_t errlen);
+/* As net_recv, but a header announcing more than max_len payload bytes is malformed (-2)
+ * before anything is allocated (mapicommd: small messages only before the HELLO). */
+int net_recv_max(struct net_conn *c, struct wire_hdr *hdr, uint8_t **payload, uint32_t max_len,
+                 int timeout_ms, int *timed_out, char *err, size_t errlen);
 /* The socket, for poll() over many connections; net_pending() > 0 means bytes are already
  * decrypted and buffered (poll would not show them). */
 int net_fd(const struct net_conn *c);

@@ -21,16 +21,29 @@
  * unopenable 'w' file name, 3083 if that file exists already; 7010 for a letter we do not
  * know. 'w' files are created only after every other argument has been checked, and removed
  * again by lm_args_free(a, 1) if the apply fails.
+ *
+ * Confinement (lm_args_set_file_root, used by mapicommd for its remote applications): 'w'
+ * files are then opened with openat2 beneath a directory descriptor with RESOLVE_BENEATH and
+ * RESOLVE_NO_SYMLINKS, so no name ("..", an absolute path, a symbolic link planted anywhere
+ * on the way) reaches a file outside it, and an existing file is only reused (MFF_OVERWRITE)
+ * if it is a regular file with one link (a hard link to a file elsewhere is refused, so the
+ * function's truncation never reaches outside). Ordinary applications open files as the
+ * program would (relative to the working directory).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/internal.h"
+
+static void unlink_w(const char *name);
 
 int lm_args_position_error(int pos)
 {
@@ -208,7 +221,7 @@ void lm_args_free(struct lib_args *a, int failed)
         if (a->fds[i] >= 0)
             close(a->fds[i]);
         if (failed && a->paths[i])
-            unlink(a->paths[i]);
+            unlink_w(a->paths[i]);
         free(a->paths[i]);
     }
     a->nfds = 0;
@@ -270,6 +283,68 @@ static int finish_strings(struct lib_args *out)
     return 0;
 }
 
+static int file_root = -1; /* lm_args_set_file_root; -1: the working directory */
+
+void lm_args_set_file_root(int dirfd)
+{
+    file_root = dirfd;
+}
+
+/* Opens name for writing as open_files wants it: beneath file_root when set. fd or -1
+ * (errno). */
+static int open_w(const char *name, int flags)
+{
+    if (file_root < 0)
+        return open(name, flags, 0644);
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = (uint64_t)(flags | O_NOCTTY | O_NONBLOCK);
+    how.mode = (flags & O_CREAT) ? 0644 : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, file_root, name, &how, sizeof(how));
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    int okst = fstat((int)fd, &st) == 0;
+    if (!okst || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        int e = okst && S_ISREG(st.st_mode) ? EMLINK : EINVAL;
+        close((int)fd);
+        errno = e;
+        return -1;
+    }
+    int fl = fcntl((int)fd, F_GETFL);
+    if (fl >= 0)
+        fcntl((int)fd, F_SETFL, fl & ~O_NONBLOCK);
+    return (int)fd;
+}
+
+/* Why open_w failed, for the error message. */
+static const char *open_w_error(int e)
+{
+    if (file_root < 0)
+        return strerror(e);
+    switch (e) {
+    case EXDEV:
+        return "the name leads outside the directory of remote files (dimapi_file_dir)";
+    case ELOOP:
+        return "the name goes through a symbolic link (refused in dimapi_file_dir)";
+    case EMLINK:
+        return "the file has other hard links (refused in dimapi_file_dir)";
+    case EINVAL:
+        return "not a regular file, or a name that is not allowed in dimapi_file_dir";
+    default:
+        return strerror(e);
+    }
+}
+
+static void unlink_w(const char *name)
+{
+    if (file_root < 0)
+        unlink(name);
+    else
+        unlinkat(file_root, name, 0);
+}
+
 /* Creates the 'w' files, last, so that a bad argument elsewhere leaves no file behind. */
 static int open_files(struct lib_args *out)
 {
@@ -289,23 +364,23 @@ static int open_files(struct lib_args *out)
          * (MFF_OVERWRITE in TO_FILE's format); the function truncates it when it starts. */
         int overwrite = i > 0 && out->a[i - 1].type == 'i' && (out->a[i - 1].i & MFF_OVERWRITE);
         int created = 1;
-        int fd = open(a->s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        int fd = open_w(a->s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
         if (fd < 0 && errno == EEXIST && overwrite) {
             created = 0;
-            fd = open(a->s, O_WRONLY | O_CLOEXEC);
+            fd = open_w(a->s, O_WRONLY | O_CLOEXEC);
         }
         if (fd < 0) {
             if (errno == EEXIST)
                 lm_set_error(MDLIB_FILE_EXSISTS,
                              "%s exists (add MFF_OVERWRITE to the format to replace it)", a->s);
             else
-                lm_set_error(MAPI_ERROR_FILE, "%s: %s", a->s, strerror(errno));
+                lm_set_error(MAPI_ERROR_FILE, "%s: %s", a->s, open_w_error(errno));
             return -1;
         }
         char *path = created ? strdup(a->s) : NULL;
         if (created && !path) {
             close(fd);
-            unlink(a->s);
+            unlink_w(a->s);
             lm_set_error(MAPID_MEM_ALLOCATION_ERROR, "out of memory");
             return -1;
         }

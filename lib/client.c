@@ -13,7 +13,9 @@
  *
  * Once mapid shut down or the connection broke, calls fail (6140 / 5123) as long as the
  * application still holds flows from that connection; when it has closed them all, the next
- * call connects afresh (and if that fails, reports the remembered reason).
+ * call connects afresh (and if that fails, reports the remembered reason). A program that
+ * multiplexes many users' flows over libmapi (mapicommd) calls lm_client_forget_dead
+ * instead, which drops the dead connection's flows at once so the next call reconnects.
  *
  * Also here: the cache of GET_FUNCTION answers and the names of offline devices created
  * through this connection (used to tell them from remote "host:dev" scopes).
@@ -51,6 +53,7 @@ static struct {
     int shutdown;     /* atomic: SHUTDOWN received */
     int dead;         /* atomic: connection lost */
     char reason[256]; /* written before shutdown/dead are set, stable while they are */
+    int forgotten;    /* lm_client_forget_dead ran for the current dead connection */
     struct fn_cache_entry *fns;
     struct name_entry *offline;
 } C = {.lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1};
@@ -282,6 +285,7 @@ int lm_client_begin(struct wire_writer *w, uint16_t type)
                 lm_client_state_error();
             return -1;
         }
+        C.forgotten = 0;
     } else if (C.sock < 0 && do_connect() < 0) {
         return -1;
     }
@@ -458,6 +462,21 @@ void lm_client_poll_events(void)
         return;
     drain_pending();
     pthread_mutex_unlock(&C.lock);
+}
+
+int lm_client_forget_dead(char *why, size_t len)
+{
+    pthread_mutex_lock(&C.lock);
+    drain_pending();
+    int rc = 0;
+    if (lm_client_gone() && !C.forgotten) {
+        snprintf(why, len, "%s", C.reason);
+        lm_flows_forget_local();
+        C.forgotten = 1;
+        rc = 1;
+    }
+    pthread_mutex_unlock(&C.lock);
+    return rc;
 }
 
 void lm_client_add_offline_device(const char *name)

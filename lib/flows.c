@@ -124,6 +124,15 @@ void lm_flow_remove(struct lib_flow *f)
     lm_flow_release(f);
 }
 
+void lm_flows_forget_local(void)
+{
+    for (int fd = 1; fd < next_fd && nflows > 0; fd++) {
+        struct lib_flow *f = lm_flow_get(fd);
+        if (f && !f->remote)
+            lm_flow_remove(f);
+    }
+}
+
 struct lib_flow *lm_flow_acquire(int fd)
 {
     struct lib_flow *f = lm_flow_get(fd);

@@ -108,6 +108,16 @@ int lm_client_gone(void);
  */
 void lm_client_poll_events(void);
 
+/*
+ * Takes the lock. If the connection to mapid broke or mapid shut down, and this was not yet
+ * done for that connection: copies the reason to why, removes every local flow from the
+ * table (lm_flows_forget_local: their calls fail with 6145 from now on, waiters wake up) and
+ * returns 1, so the next request connects afresh. 0 otherwise. For mapicommd, whose remote
+ * applications must not wait for each other's flows to close (docs/dimapi.md); ordinary
+ * applications keep the rule of lm_client_begin.
+ */
+int lm_client_forget_dead(char *why, size_t len);
+
 /* Lock held. Records that `name` is an offline device created through this library. */
 void lm_client_add_offline_device(const char *name);
 /* Lock held. Forgets an offline device name. */
@@ -195,6 +205,9 @@ void lm_flow_remove(struct lib_flow *f);
 struct lib_flow *lm_flow_add_remote(struct lib_rflow *r);
 /* Lock held. Number of local flows in the table (remote flows do not depend on mapid). */
 int lm_flow_count(void);
+/* Lock held. Removes every local flow from the table (lm_flow_remove), without telling
+ * mapid: for a dead connection (lm_client_forget_dead). */
+void lm_flows_forget_local(void);
 /* Takes a reference on fd's flow (for long waits); NULL if unknown or closing. */
 struct lib_flow *lm_flow_acquire(int fd);
 /* Drops a reference; the last one unmaps and frees the flow. */
@@ -247,6 +260,11 @@ int lm_parse_ull(const char *s, uint64_t *out);
  * more items follow, 0 after the last item, -1 if malformed. */
 int lm_list_next(const char **pp, int with_fid, long *fid, long *fd);
 
+/* From now on, 'w' files are opened beneath directory dirfd (openat2, RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS; an existing file only if regular with one link), -1: as given,
+ * relative to the working directory (the default). Set once before any apply (mapicommd's
+ * dimapi_file_dir). */
+void lm_args_set_file_root(int dirfd);
 /* nvar: number of varargs the caller passed, or -1 if unknown (then all are read). */
 int lm_args_from_va(struct lib_args *out, const char *argdescr, int nvar, va_list ap);
 int lm_args_from_array(struct lib_args *out, const char *argdescr, char **args, int nargs);

@@ -78,6 +78,26 @@ int mc_is_remote_scope(const char *dev)
     return r;
 }
 
+void mc_set_file_dir(int dirfd)
+{
+    lm_args_set_file_root(dirfd);
+}
+
+int mc_lm_gone(char *why, size_t len)
+{
+    lm_client_poll_events();
+    if (!lm_client_gone())
+        return 0;
+    lm_client_state_error(); /* the reason, as this thread's error */
+    mc_last_error(why, len);
+    return 1;
+}
+
+int mc_lm_forget_dead(char *why, size_t len)
+{
+    return lm_client_forget_dead(why, len);
+}
+
 int mc_last_error(char *msg, size_t len)
 {
     int code = 0;

@@ -7,9 +7,12 @@
  * bound. libmapi inside reads the same configuration (MAPI_CONF is set to the -c file) to
  * find mapid's socket. SIGPIPE is ignored (writes use MSG_NOSIGNAL anyway, see common/net.c).
  * SIGTERM / SIGINT: stop accepting, shut every connection down (their flows are closed) and
- * exit 0. SIGHUP is ignored.
+ * exit 0. SIGHUP is ignored. Files of remote 'w' arguments are created beneath
+ * dimapi_file_dir (opened once, after the privilege drop), never elsewhere; without it they
+ * are refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <poll.h>
@@ -21,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/daemon.h"
@@ -30,7 +34,7 @@
 struct mapi_conf g_conf;
 struct net_ctx *g_netctx;
 char g_hostname[256];
-volatile int g_stopping;
+int g_stopping; /* atomic: set once at shutdown */
 
 static void usage(FILE *out)
 {
@@ -39,8 +43,7 @@ static void usage(FILE *out)
             "  -c FILE  configuration file (default $MAPI_CONF or %s)\n"
             "  -p PORT  TCP port (default dimapi_port of the configuration, 2233)\n"
             "  -u USER  run as USER after binding the port (required when started as root)\n"
-            "  -d       run as a daemon in the background (stays in the current directory,\n"
-            "           where files of TO_FILE-style arguments are created)\n"
+            "  -d       run as a daemon in the background\n"
             "  -s       also log to syslog\n"
             "  -h       this help\n"
             "  -v       print the version\n",
@@ -130,6 +133,16 @@ int main(int argc, char **argv)
         g_conf.dimapi_max_clients = 1;
     if (g_conf.dimapi_idle_timeout < 100)
         g_conf.dimapi_idle_timeout = 100;
+    if (g_conf.dimapi_handshake_timeout < 100)
+        g_conf.dimapi_handshake_timeout = 100;
+    if (g_conf.dimapi_max_handshakes < 1)
+        g_conf.dimapi_max_handshakes = 1;
+    if (g_conf.dimapi_max_handshakes_per_address < 1)
+        g_conf.dimapi_max_handshakes_per_address = 1;
+    if (g_conf.dimapi_max_connections_per_identity < 1)
+        g_conf.dimapi_max_connections_per_identity = 1;
+    if (g_conf.dimapi_max_flows_per_identity < 0)
+        g_conf.dimapi_max_flows_per_identity = 0;
     if (mapi_log_open("mapicommd", g_conf.logfile, !daemonize, use_syslog, g_conf.syslog_level) < 0)
         fprintf(stderr, "mapicommd: cannot open log file %s: %s\n", g_conf.logfile,
                 strerror(errno));
@@ -151,7 +164,23 @@ int main(int argc, char **argv)
         mapi_log(LOG_LVL_ERROR, "still root after start-up; refusing to run");
         return 1;
     }
-    /* -d keeps the working directory: 'w' files of remote applications are created there. */
+    /* Files of remote 'w' arguments: beneath dimapi_file_dir only (opened as the user we now
+     * run as), or refused when it is not set. */
+    if (g_conf.dimapi_file_dir[0]) {
+        int dfd = open(g_conf.dimapi_file_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+            mapi_log(LOG_LVL_ERROR, "dimapi_file_dir %s: %s", g_conf.dimapi_file_dir,
+                     strerror(errno));
+            return 1;
+        }
+        struct stat st;
+        if (fstat(dfd, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+            mapi_log(LOG_LVL_WARN,
+                     "dimapi_file_dir %s is writable by other users without the sticky bit: "
+                     "they can replace remote applications' files",
+                     g_conf.dimapi_file_dir);
+        mc_set_file_dir(dfd);
+    }
     int sfd = daemon_setup(daemonize, 1);
     if (sfd < 0)
         return 1;
@@ -162,6 +191,16 @@ int main(int argc, char **argv)
                  ? ", client certificates required"
                  : "",
              g_conf.dimapi_max_clients);
+    mapi_log(LOG_LVL_INFO,
+             "limits: handshake %d ms, %d pending (%d per address); per identity %d "
+             "connections, %d flows, %llu bytes; memory %llu bytes; remote files %s%s",
+             g_conf.dimapi_handshake_timeout, g_conf.dimapi_max_handshakes,
+             g_conf.dimapi_max_handshakes_per_address, g_conf.dimapi_max_connections_per_identity,
+             g_conf.dimapi_max_flows_per_identity,
+             (unsigned long long)g_conf.dimapi_max_memory_per_identity,
+             (unsigned long long)g_conf.dimapi_max_memory,
+             g_conf.dimapi_file_dir[0] ? "in " : "refused (dimapi_file_dir not set)",
+             g_conf.dimapi_file_dir);
     int running = 1;
     while (running) {
         struct pollfd p[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
@@ -182,7 +221,9 @@ int main(int argc, char **argv)
             break;
         if (p[0].revents) {
             for (int i = 0; i < 64; i++) {
-                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                struct sockaddr_storage ss;
+                socklen_t sl = sizeof(ss);
+                int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
                 if (fd < 0) {
                     if (errno == EMFILE || errno == ENFILE) {
                         mapi_log(LOG_LVL_WARN, "out of file descriptors: not accepting for 100 ms");
@@ -190,12 +231,12 @@ int main(int argc, char **argv)
                     }
                     break;
                 }
-                session_start(fd);
+                session_start(fd, (struct sockaddr *)&ss, sl);
             }
         }
     }
     mapi_log(LOG_LVL_INFO, "shutting down");
-    g_stopping = 1;
+    __atomic_store_n(&g_stopping, 1, __ATOMIC_RELAXED);
     close(lfd);
     int left = sessions_stop(5000);
     if (left)

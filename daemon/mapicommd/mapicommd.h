@@ -13,6 +13,8 @@
  *              owning connection), and the "pumps": helper threads that wait in libmapi's
  *              blocking calls (TO_BUFFER with WAIT, queued results) so that a connection thread
  *              can wait with a timeout and still notice a DIMAPI_CLOSE_FLOW.
+ *   quota.c    remote identities (certificate subject, else application token) and the
+ *              limits charged to them: connections, flows, memory (pump threads and queues).
  *   lmext.c    the few facts libmapi's public API does not give (a function's flags and
  *              argument descriptor, whether a TO_BUFFER ring is NOWAIT or at its end), read
  *              from libmapi's internal tables; the only file that includes lib/internal.h.
@@ -76,16 +78,45 @@ const char *dimapi_type_name(unsigned type);
 extern struct mapi_conf g_conf;
 extern struct net_ctx *g_netctx;
 extern char g_hostname[256];
-extern volatile int g_stopping;
+extern int g_stopping; /* atomic (__atomic_load_n) */
 
 /* ---- session.c ----------------------------------------------------------------------- */
 
-/* Starts a detached thread for an accepted socket (takes ownership of fd). Refuses politely
- * when dimapi_max_clients connections are open. */
-void session_start(int fd);
+/* Starts a detached thread for an accepted socket from sa (takes ownership of fd). The
+ * connection is "pending" until its TLS handshake is done and its HELLO has come, which must
+ * happen within dimapi_handshake_timeout; at most dimapi_max_handshakes_per_address are
+ * pending from one address (IPv4) or /64 (IPv6): beyond that the socket is closed at once;
+ * with dimapi_max_handshakes pending, the longest-pending one is dropped to make room. Only a
+ * connection that said HELLO counts against dimapi_max_clients and its identity's
+ * dimapi_max_connections_per_identity; over either it gets error 3085 naming the key and is closed.
+ */
+struct sockaddr;
+void session_start(int fd, const struct sockaddr *sa, unsigned salen);
 /* Wakes every connection (shutdown of its socket) and waits up to timeout_ms for all of
  * them to finish. Returns the number still running. */
 int sessions_stop(int timeout_ms);
+
+/* ---- quota.c ------------------------------------------------------------------------ */
+
+struct mc_ident; /* a remote identity and what it holds */
+
+/* The identity of a connection: "subject:..." when subject is not empty, else
+ * "token:<hex>". Takes a reference (mc_ident_put). NULL on ENOMEM. */
+struct mc_ident *mc_ident_get(const char *subject, const uint8_t *token);
+void mc_ident_hold(struct mc_ident *id);
+void mc_ident_put(struct mc_ident *id);
+const char *mc_ident_name(const struct mc_ident *id);
+/* Count a connection / an open flow of id. 0, or -1 over the limit with a message naming the
+ * configuration key in msg. */
+int mc_ident_conn_add(struct mc_ident *id, char *msg, size_t len);
+void mc_ident_conn_del(struct mc_ident *id);
+int mc_ident_flow_add(struct mc_ident *id, char *msg, size_t len);
+void mc_ident_flow_del(struct mc_ident *id);
+/* Reserves bytes of mapicommd's memory (dimapi_max_memory) for id (also against
+ * dimapi_max_memory_per_identity; id may be NULL). 0, or -1 with a message naming the key. */
+int mc_mem_reserve(struct mc_ident *id, uint64_t bytes, char *msg, size_t len);
+void mc_mem_release(struct mc_ident *id, uint64_t bytes);
+uint64_t mc_mem_used(void);
 
 /* ---- flows.c ------------------------------------------------------------------------- */
 
@@ -102,6 +133,7 @@ struct mc_pump {
     int end; /* no more records will come (end of trace) */
     int err; /* sticky error code after the queue, 0 if none */
     char errmsg[512];
+    uint64_t reserved; /* bytes of mapicommd's memory reserved for it (quota.c) */
     int stop;
     struct mc_flow *flow;
     struct mc_pump *next;
@@ -120,7 +152,11 @@ struct mc_item {
 struct mc_flow {
     int rfd;
     uint8_t token[DIMAPI_TOKEN_LEN];
-    const void *owner;    /* the connection that created it */
+    const void *owner;      /* the connection that created it */
+    struct mc_ident *ident; /* its identity (a reference, and one of its flows) */
+    int lost;               /* written under io (atomically): mapicommd's connection to
+                               mapid broke; libmapi has forgotten rfd (mc_mapid_recover) */
+    char lostmsg[300];
     int refs;             /* under the registry lock */
     int closed;           /* under the registry lock */
     int dead;             /* under lock: closing, no new pumps */
@@ -131,8 +167,10 @@ struct mc_flow {
     struct mc_flow *next;
 };
 
-/* Registers a flow created through libmapi (rfd) for token and owner. NULL on ENOMEM. */
-struct mc_flow *mc_flow_add(int rfd, const uint8_t *token, const void *owner);
+/* Registers a flow created through libmapi (rfd) for token and owner, charged to ident (the
+ * caller did mc_ident_flow_add; released when the flow closes). NULL on ENOMEM. */
+struct mc_flow *mc_flow_add(int rfd, const uint8_t *token, const void *owner,
+                            struct mc_ident *ident);
 /* The flow rfd if it is open and was created with token, with a reference (mc_flow_put). */
 struct mc_flow *mc_flow_get(int rfd, const uint8_t *token);
 void mc_flow_put(struct mc_flow *f);
@@ -146,9 +184,25 @@ int mc_flow_owned(int rfd, const uint8_t *token);
 int mc_flow_close(struct mc_flow *f, int *code, char *msg, size_t len);
 /* Closes every flow owned by owner (a connection going away). */
 void mc_flows_close_owner(const void *owner);
-/* The pump of (f, fid), created (and its thread started if threaded) on first use. Flow lock
- * held. NULL with *err set (3084 out of memory, 6145 the flow is being closed). */
-struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err);
+/* The pump of (f, fid), created (and its thread started if threaded) on first use, its
+ * memory reserved against dimapi_max_memory(_per_identity). Flow lock held. NULL with *err
+ * set (3084 out of memory, 3085 over a memory limit, 6145 the flow is being closed) and a
+ * message in msg. */
+struct mc_pump *mc_pump_get(struct mc_flow *f, int fid, int kind, int threaded, int *err, char *msg,
+                            size_t len);
+/* Marks every registered flow lost (requests on it then fail with 5123 and msg), waiting for
+ * direct reads in progress (f->io). Returns the number of flows marked. */
+int mc_flows_mark_lost(const char *msg);
+/* Checks mapicommd's libmapi connection to mapid; if it broke, logs why, marks the flows of
+ * the old connection lost and makes libmapi forget them, so that the next request connects
+ * afresh. Cheap when the connection is fine; skipped while a flow is being created (which
+ * checks first) or another check runs. */
+void mc_mapid_recover(void);
+/* CREATE_FLOW: checks the connection to mapid as above, calls mapi_create_flow(dev) and
+ * registers the flow (mc_flow_add), all under one lock with the checks. Returns the
+ * descriptor with *out set, -1 with libmapi's error set, or -2 out of memory. */
+int mc_flow_create(const char *dev, const uint8_t *token, const void *owner, struct mc_ident *ident,
+                   struct mc_flow **out);
 /* Frees an item taken out of a pump queue. */
 void mc_item_free(struct mc_item *it);
 /* Appends a record to p's FIFO and wakes the waiters (takes the flow lock). */
@@ -167,6 +221,16 @@ int mc_fn_meta(int rfd, int fid, uint32_t *flags, uint32_t *result_size, int *co
 int mc_ring_eof(int rfd, int fid);
 /* 1 if libmapi would take dev as a remote "host:dev" scope (mapicommd does not relay). */
 int mc_is_remote_scope(const char *dev);
+/* libmapi opens the files of 'w' arguments beneath dirfd (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS) from now on. */
+void mc_set_file_dir(int dirfd);
+/* 1 if libmapi's connection to mapid broke or mapid shut down (noticing EOF or SHUTDOWN
+ * without blocking), with the reason in why; 0 otherwise. Clears this thread's error. */
+int mc_lm_gone(char *why, size_t len);
+/* If libmapi's connection to mapid broke (SHUTDOWN, EOF or an error), copies the reason to
+ * why, removes every local flow from libmapi's table (their calls fail from now on; the next
+ * call reconnects) and returns 1; 0 if the connection is fine or not open. */
+int mc_lm_forget_dead(char *why, size_t len);
 /* libmapi's last error of this thread: code and detail (without the table text). Clears it.
  * Returns the code, 0 if none was set (msg then ""). */
 int mc_last_error(char *msg, size_t len);

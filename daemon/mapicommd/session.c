@@ -2,11 +2,11 @@
  * daemon/mapicommd/session.c - one DiMAPI connection per thread (protocol in
  * common/dimapi.h).
  *
- * A connection runs the TLS handshake and must send DIMAPI_HELLO within dimapi_idle_timeout
- * of being accepted, else it is dropped; after HELLO it may stay idle (libmapi keeps one
- * management connection per sensor), dead peers are found by TCP keepalive. Requests are
- * decoded by proto.c and answered in order by calling libmapi's public API; the token of the
- * HELLO scopes every flow reference (flows.c). A malformed message closes only its
+ * A connection runs the TLS handshake and must send DIMAPI_HELLO within
+ * dimapi_handshake_timeout of being accepted, else it is dropped; after HELLO it may stay idle
+ * (libmapi keeps one management connection per sensor), dead peers are found by TCP keepalive.
+ * Requests are decoded by proto.c and answered in order by calling libmapi's public API; the token
+ * of the HELLO scopes every flow reference (flows.c). A malformed message closes only its
  * connection; an unknown request type is answered with error 7009 and the connection stays.
  * When a connection goes away, every flow it created is closed.
  *
@@ -17,10 +17,22 @@
  * right after the reply of the call in progress. Any other request during a wait breaks the
  * protocol and closes the connection.
  *
- * Limits: at most dimapi_max_clients connections are served; the next ones get, after the
- * handshake, an error reply 3085 to their first message and are closed (at most
- * MAX_REFUSERS at a time; beyond that they are closed at once).
+ * Limits (docs/dimapi.md, "Limits"): until its HELLO a connection is pending, with
+ * dimapi_handshake_timeout for the TLS handshake and the HELLO. At most
+ * dimapi_max_handshakes_per_address are pending from one IPv4 address or IPv6 /64 (a new
+ * socket beyond that is closed at once); when dimapi_max_handshakes are pending, the
+ * longest-pending connection is dropped to make room for the new one (up to a quarter more
+ * may exist until the dropped ones have ended; beyond that new sockets are closed). Both are
+ * counted and logged at most once a second. So a client that never finishes its handshake holds no
+ * slot of the served connections. With the HELLO the connection gets its identity (quota.c) and
+ * counts against dimapi_max_clients and dimapi_max_connections_per_identity; over either, the HELLO
+ * is answered 3085 naming the key and the connection closed. CREATE_FLOW counts against
+ * dimapi_max_flows_per_identity, a pump against the memory limits (flows.c). Requests that
+ * need mapid first check that mapicommd's connection to it is alive (mc_mapid_recover).
+ * 'w' (file) arguments are refused unless dimapi_file_dir is set; then libmapi opens them
+ * beneath it (lib/args.c, openat2).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -43,10 +55,10 @@
 #include "mapi/flib.h"
 
 #define SEND_TIMEOUT_MS 30000 /* a client that does not read its replies is dropped */
-#define MAX_REFUSERS 32
 #define MAX_DEFERRED 8
 #define WAIT_SLICE_MS 50     /* how often a waiting call looks at the socket */
 #define NOWAIT_POLL_MS 2     /* how often an empty NOWAIT ring is looked at */
+#define PRE_HELLO_MAX 4096   /* bytes of a message before the HELLO */
 #define PKT_WIRE_OVERHEAD 22 /* u64 ts, u16 ifindex, u32 caplen, u32 wlen, u32 byte count */
 
 struct deferred {
@@ -56,8 +68,13 @@ struct deferred {
 };
 
 struct session {
-    int fd;     /* our copy of the socket, for shutdown() at stop; closed at the end */
-    int refuse; /* over the limit: answer an error and close */
+    int fd;           /* our copy of the socket, for shutdown() at stop; closed at the end */
+    int pending;      /* under sess_lock: counted in npending (before HELLO), else in nsessions */
+    uint8_t addr[16]; /* peer address (IPv4 mapped into IPv6), /64 for IPv6: the key of
+                         dimapi_max_handshakes_per_address */
+    struct mc_ident *ident; /* from the HELLO on, with one of its connections counted */
+    int64_t start_ms;       /* accepted at (CLOCK_MONOTONIC) */
+    int evicted;            /* under sess_lock: shut down to make room (still pending) */
     struct net_conn *c;
     char peer[300];
     uint8_t token[DIMAPI_TOKEN_LEN];
@@ -70,7 +87,7 @@ struct session {
 static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sess_cond = PTHREAD_COND_INITIALIZER;
 static struct session *sess_list;
-static int nsessions, nrefusers;
+static int nsessions, npending;
 
 static int64_t now_ms(void)
 {
@@ -120,13 +137,41 @@ static int reply_lmerr(struct session *s, const struct dimapi_req *r)
         code = MCOM_UNKNOWN_ERROR;
         snprintf(msg, sizeof(msg), "libmapi failed without an error");
     }
-    return reply_error(s, r->type, r->reqid, code, "%s", msg);
+    int rc = reply_error(s, r->type, r->reqid, code, "%s", msg);
+    if (code == MCOM_SOCKET_ERROR || code == MAPI_SHUTTING_DOWN)
+        mc_mapid_recover(); /* so that the next request gets a new connection to mapid */
+    return rc;
 }
 
 static int reply_no_flow(struct session *s, const struct dimapi_req *r)
 {
     return reply_error(s, r->type, r->reqid, MAPI_INVALID_FLOW, "flow descriptor %d is not open",
                        r->rfd);
+}
+
+/* The flow of request r with a reference (mc_flow_put), or NULL after an error reply (*rc
+ * its result): not open, not this application's, or lost with the connection to mapid. */
+static struct mc_flow *req_flow(struct session *s, const struct dimapi_req *r, int *rc)
+{
+    /* Results are read from shared memory without asking mapid: find out first whether the
+     * connection to mapid is still there (a poll() without waiting). */
+    mc_mapid_recover();
+    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    if (!f) {
+        *rc = reply_no_flow(s, r);
+        return NULL;
+    }
+    pthread_mutex_lock(&f->io);
+    int lost = f->lost;
+    char msg[sizeof(f->lostmsg)];
+    memcpy(msg, f->lostmsg, sizeof(msg));
+    pthread_mutex_unlock(&f->io);
+    if (lost) {
+        mc_flow_put(f);
+        *rc = reply_error(s, r->type, r->reqid, MCOM_SOCKET_ERROR, "%s", msg);
+        return NULL;
+    }
+    return f;
 }
 
 /* Sends the answers of DIMAPI_CLOSE_FLOW requests carried out during a wait. */
@@ -201,6 +246,52 @@ static int handle_interrupt(struct session *s)
 
 /* ---- requests ------------------------------------------------------------------------ */
 
+/* Leaves the pending state (lock held). */
+static void unpend(struct session *s)
+{
+    if (s->pending) {
+        s->pending = 0;
+        npending--;
+        nsessions++;
+    }
+}
+
+/*
+ * The HELLO came: s stops being pending, gets its identity (certificate subject when client
+ * certificates are required, else the token) and is counted against dimapi_max_clients and
+ * dimapi_max_connections_per_identity. 0, or -1 after an error reply 3085 naming the key.
+ */
+static int admit(struct session *s, const struct dimapi_req *r)
+{
+    const char *subj = g_conf.dimapi_client_ca[0] ? net_peer_subject(s->c) : "";
+    s->ident = mc_ident_get(subj, s->token);
+    if (!s->ident) {
+        reply_error(s, r->type, r->reqid, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+        return -1;
+    }
+    char msg[900];
+    pthread_mutex_lock(&sess_lock);
+    int full = nsessions >= g_conf.dimapi_max_clients;
+    if (!full)
+        unpend(s);
+    pthread_mutex_unlock(&sess_lock);
+    if (full) {
+        snprintf(msg, sizeof(msg),
+                 "mapicommd on %s serves at most %d connections at once (dimapi_max_clients); "
+                 "try again later",
+                 g_hostname, g_conf.dimapi_max_clients);
+    } else if (mc_ident_conn_add(s->ident, msg, sizeof(msg)) < 0) {
+        full = 1;
+    } else {
+        return 0;
+    }
+    mapi_log(LOG_LVL_WARN, "%s: refused: %s", s->peer, msg);
+    mc_ident_put(s->ident);
+    s->ident = NULL;
+    reply_error(s, r->type, r->reqid, MAPID_LIMIT_EXCEEDED, "%s", msg);
+    return -1;
+}
+
 static int do_hello(struct session *s, const struct dimapi_req *r)
 {
     if (s->hello)
@@ -212,6 +303,8 @@ static int do_hello(struct session *s, const struct dimapi_req *r)
         return -1;
     }
     memcpy(s->token, r->token, DIMAPI_TOKEN_LEN);
+    if (admit(s, r) < 0)
+        return -1;
     s->hello = 1;
     char server[512];
     snprintf(server, sizeof(server), "mapicommd %s on %s", MAPI_VERSION, g_hostname);
@@ -233,13 +326,19 @@ static int do_create_flow(struct session *s, const struct dimapi_req *r)
 {
     if (mc_is_remote_scope(r->str))
         return refuse_remote(s, r);
-    int rfd = mapi_create_flow(r->str);
-    if (rfd < 0)
-        return reply_lmerr(s, r);
-    if (!mc_flow_add(rfd, s->token, s)) {
-        mapi_close_flow(rfd);
-        return reply_error(s, r->type, r->reqid, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+    char msg[900];
+    if (mc_ident_flow_add(s->ident, msg, sizeof(msg)) < 0) {
+        mapi_log(LOG_LVL_INFO, "%s: CREATE_FLOW refused: %s", s->peer, msg);
+        return reply_error(s, r->type, r->reqid, MAPID_LIMIT_EXCEEDED, "%s", msg);
     }
+    struct mc_flow *f;
+    int rfd = mc_flow_create(r->str, s->token, s, s->ident, &f);
+    if (rfd < 0)
+        mc_ident_flow_del(s->ident);
+    if (rfd == -1)
+        return reply_lmerr(s, r);
+    if (rfd < 0)
+        return reply_error(s, r->type, r->reqid, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
     mapi_log(LOG_LVL_DEBUG, "%s: flow %d on %s", s->peer, rfd, r->str);
     struct wire_writer w;
     wire_writer_init(&w, r->type, r->reqid, 0);
@@ -345,9 +444,10 @@ static int unsafe_path(const char *s)
 
 static int do_apply(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     char argdescr[MAPI_STR_LENGTH], libname[MAPI_STR_LENGTH];
     uint32_t flags;
@@ -377,10 +477,17 @@ static int do_apply(struct session *s, const struct dimapi_req *r)
         int lr;
         switch (a->type) {
         case 'w':
+            if (!g_conf.dimapi_file_dir[0]) {
+                rc = reply_error(s, r->type, r->reqid, MAPI_ERROR_FILE,
+                                 "argument %d: mapicommd on %s does not write files for remote "
+                                 "applications (dimapi_file_dir is not set)",
+                                 pos, g_hostname);
+                goto out;
+            }
             if (unsafe_path(a->s)) {
                 rc = reply_error(s, r->type, r->reqid, MAPI_ERROR_FILE,
-                                 "argument %d: file name \"%s\" must be relative to mapicommd's "
-                                 "directory, without \"..\"",
+                                 "argument %d: file name \"%s\" must be relative to "
+                                 "dimapi_file_dir, without \"..\"",
                                  pos, a->s);
                 goto out;
             }
@@ -456,9 +563,10 @@ out:
 
 static int do_connect(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     if (mapi_connect(r->rfd) < 0) {
         rc = reply_lmerr(s, r);
@@ -492,9 +600,10 @@ static int fn_check(struct session *s, const struct dimapi_req *r, uint32_t *fla
 
 static int do_read_result(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     uint32_t flags;
     int nowait;
@@ -503,20 +612,25 @@ static int do_read_result(struct session *s, const struct dimapi_req *r)
     struct wire_writer w;
     if (!(flags & MAPI_FN_QUEUE)) {
         pthread_mutex_lock(&f->io);
-        mapi_results_t *res = mapi_read_results(r->rfd, r->fid);
+        int lost = f->lost;
+        mapi_results_t *res = lost ? NULL : mapi_read_results(r->rfd, r->fid);
         if (res) {
             wire_writer_init(&w, r->type, r->reqid, 0);
             wire_put_u64(&w, res->ts);
             wire_put_bytes(&w, res->res, res->size > 0 ? (uint32_t)res->size : 0);
         }
         pthread_mutex_unlock(&f->io);
-        rc = res ? send_msg(s, &w) : reply_lmerr(s, r);
+        if (lost)
+            rc = reply_error(s, r->type, r->reqid, MCOM_SOCKET_ERROR, "%s", f->lostmsg);
+        else
+            rc = res ? send_msg(s, &w) : reply_lmerr(s, r);
         goto out;
     }
     /* A queue: the next record, waiting for it as long as it takes. */
     pthread_mutex_lock(&f->lock);
     int perr;
-    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_QUEUE, 1, &perr);
+    char pmsg[512];
+    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_QUEUE, 1, &perr, pmsg, sizeof(pmsg));
     for (;;) {
         if (!p || p->head || p->err || p->end)
             break;
@@ -542,8 +656,7 @@ static int do_read_result(struct session *s, const struct dimapi_req *r)
     char msg[512] = "";
     if (!p) {
         code = perr;
-        snprintf(msg, sizeof(msg),
-                 perr == MAPI_INVALID_FLOW ? "flow %d was closed" : "out of memory", r->rfd);
+        snprintf(msg, sizeof(msg), "%s", pmsg);
     } else if (p->head) {
         it = p->head;
         p->head = it->next;
@@ -586,9 +699,10 @@ static void put_pkt(struct wire_writer *w, uint64_t ts, uint16_t ifindex, uint32
 
 static int do_get_pkts(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     int rc;
     uint32_t flags;
     int nowait;
@@ -606,12 +720,11 @@ static int do_get_pkts(struct session *s, const struct dimapi_req *r)
     int64_t deadline = now_ms() + r->wait_ms;
     pthread_mutex_lock(&f->lock);
     int perr;
-    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_RING, !nowait, &perr);
+    char pmsg[512];
+    struct mc_pump *p = mc_pump_get(f, r->fid, MC_PUMP_RING, !nowait, &perr, pmsg, sizeof(pmsg));
     pthread_mutex_unlock(&f->lock);
     if (!p) {
-        rc = reply_error(s, r->type, r->reqid, perr,
-                         perr == MAPI_INVALID_FLOW ? "flow %d was closed" : "out of memory (%d)",
-                         r->rfd);
+        rc = reply_error(s, r->type, r->reqid, perr, "%s", pmsg);
         goto out;
     }
     struct wire_writer w;
@@ -653,7 +766,11 @@ static int do_get_pkts(struct session *s, const struct dimapi_req *r)
         /* A NOWAIT ring: read it here. */
         if (nowait && fifo_empty && !code && !end && n < max_pkts && bytes < max_bytes) {
             pthread_mutex_lock(&f->io);
-            for (int tries = 0; n < max_pkts;) {
+            if (f->lost && !n) {
+                code = MCOM_SOCKET_ERROR;
+                snprintf(msg, sizeof(msg), "%s", f->lostmsg);
+            }
+            for (int tries = 0; n < max_pkts && !f->lost;) {
                 struct mapipkt *pkt = mapi_get_next_pkt(r->rfd, r->fid);
                 if (!pkt) {
                     int c = mc_last_error(msg, sizeof(msg));
@@ -759,9 +876,10 @@ static int do_close_flow(struct session *s, const struct dimapi_req *r)
 
 static int do_flow_info(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     mapi_flow_info_t fi;
     int ok = mapi_get_flow_info(r->rfd, &fi) == 0;
     mc_flow_put(f);
@@ -782,9 +900,10 @@ static int do_flow_info(struct session *s, const struct dimapi_req *r)
 
 static int do_function_info(struct session *s, const struct dimapi_req *r)
 {
-    struct mc_flow *f = mc_flow_get(r->rfd, s->token);
+    int lrc;
+    struct mc_flow *f = req_flow(s, r, &lrc);
     if (!f)
-        return reply_no_flow(s, r);
+        return lrc;
     mapi_function_info_t fi;
     int ok = (r->next ? mapi_get_next_function_info(r->rfd, r->fid, &fi)
                       : mapi_get_function_info(r->rfd, r->fid, &fi)) == 0;
@@ -893,6 +1012,17 @@ static int handle_message(struct session *s, const struct wire_hdr *h, const uin
         return -1;
     }
     switch (r.type) {
+    case DIMAPI_GET_FUNCTION:
+    case DIMAPI_STATS:
+    case DIMAPI_DEVICE_INFO:
+    case DIMAPI_LIBRARY_INFO:
+    case DIMAPI_LIBFUNCT_INFO:
+        mc_mapid_recover(); /* a new connection to mapid if the old one broke */
+        break;
+    default:
+        break;
+    }
+    switch (r.type) {
     case DIMAPI_HELLO:
         rc = do_hello(s, &r);
         break;
@@ -957,6 +1087,10 @@ static int handle_message(struct session *s, const struct wire_hdr *h, const uin
 static void session_end(struct session *s, int from_thread)
 {
     mc_flows_close_owner(s);
+    if (s->ident) {
+        mc_ident_conn_del(s->ident);
+        mc_ident_put(s->ident);
+    }
     net_close(s->c);
     if (from_thread)
         OPENSSL_thread_stop();
@@ -964,8 +1098,8 @@ static void session_end(struct session *s, int from_thread)
     *s->pprev = s->next;
     if (s->next)
         s->next->pprev = s->pprev;
-    if (s->refuse)
-        nrefusers--;
+    if (s->pending)
+        npending--;
     else
         nsessions--;
     close(s->fd);
@@ -992,32 +1126,12 @@ static int session_accept(struct session *s, int timeout_ms)
     return 0;
 }
 
-static void *refuse_main(void *arg)
-{
-    struct session *s = arg;
-    int t = g_conf.dimapi_idle_timeout < 3000 ? g_conf.dimapi_idle_timeout : 3000;
-    if (session_accept(s, t) == 0) {
-        struct wire_hdr h = {.type = DIMAPI_HELLO};
-        uint8_t *payload = NULL;
-        char err[256];
-        if (net_recv(s->c, &h, &payload, t, NULL, err, sizeof(err)) != 0)
-            h.reqid = 0;
-        free(payload);
-        reply_error(s, DIMAPI_HELLO, h.reqid, MAPID_LIMIT_EXCEEDED,
-                    "mapicommd on %s serves at most %d connections at once; try again later",
-                    g_hostname, g_conf.dimapi_max_clients);
-        mapi_log(LOG_LVL_WARN, "%s: refused: %d connections already open", s->peer,
-                 g_conf.dimapi_max_clients);
-    }
-    session_end(s, 1);
-    return NULL;
-}
-
 static void *session_main(void *arg)
 {
     struct session *s = arg;
-    int64_t deadline = now_ms() + g_conf.dimapi_idle_timeout;
-    if (session_accept(s, g_conf.dimapi_idle_timeout) < 0)
+    int hs = g_conf.dimapi_handshake_timeout;
+    int64_t deadline = now_ms() + hs;
+    if (session_accept(s, hs) < 0)
         goto out;
     const char *subj = net_peer_subject(s->c);
     mapi_log(LOG_LVL_DEBUG, "%s: connected%s%s", s->peer, subj[0] ? " as " : "", subj);
@@ -1035,23 +1149,32 @@ static void *session_main(void *arg)
          * complete within dimapi_idle_timeout (a client stalling mid-message is dropped). */
         if (s->hello && !socket_readable(s, -1))
             continue;
-        int rc = net_recv(s->c, &h, &payload, s->hello ? g_conf.dimapi_idle_timeout : timeout,
-                          &timed_out, err, sizeof(err));
+        /* Before the HELLO only a small message is accepted (a HELLO is 20 bytes): an
+         * unauthenticated peer cannot make us allocate a megabyte per connection. */
+        int rc = net_recv_max(s->c, &h, &payload, s->hello ? WIRE_MAX_PAYLOAD : PRE_HELLO_MAX,
+                              s->hello ? g_conf.dimapi_idle_timeout : timeout, &timed_out, err,
+                              sizeof(err));
         if (rc == -2) {
             mapi_log(LOG_LVL_WARN, "%s; connection closed", err);
             break;
         }
         if (rc < 0) {
-            if (timed_out)
-                mapi_log(LOG_LVL_INFO, "%s: %s within %d ms; connection closed", s->peer,
-                         s->hello ? "incomplete message" : "no HELLO", g_conf.dimapi_idle_timeout);
+            if (timed_out && s->hello)
+                mapi_log(LOG_LVL_INFO,
+                         "%s: incomplete message within %d ms (dimapi_idle_timeout); connection "
+                         "closed",
+                         s->peer, g_conf.dimapi_idle_timeout);
+            else if (timed_out)
+                mapi_log(LOG_LVL_INFO,
+                         "%s: no HELLO within %d ms (dimapi_handshake_timeout); connection closed",
+                         s->peer, hs);
             else
                 mapi_log(LOG_LVL_DEBUG, "%s", err);
             break;
         }
         rc = handle_message(s, &h, payload);
         free(payload);
-        if (rc < 0 || g_stopping)
+        if (rc < 0 || __atomic_load_n(&g_stopping, __ATOMIC_RELAXED))
             break;
     }
 out:
@@ -1061,7 +1184,44 @@ out:
     return NULL;
 }
 
-void session_start(int fd)
+/* The key of dimapi_max_handshakes_per_address: an IPv4 address (as IPv4-mapped IPv6), or
+ * the /64 of an IPv6 address (one host usually has a whole /64). */
+static void addr_key(const struct sockaddr *sa, unsigned salen, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (sa && sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) {
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa && sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6)) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(key, a, memcmp(a, mapped, 12) == 0 ? 16 : 8);
+    }
+}
+
+/* Connections closed at accept (pending limits) and pending ones evicted, logged at most once a
+ * second. */
+static uint64_t refused_pending, evicted_pending;
+static int64_t refused_logged_ms;
+
+/* Lock held, the pending pool full: shuts the longest-pending connection down, so that an
+ * attacker holding the whole pool with idle connections (from many addresses) must keep
+ * opening new ones faster than a valid client completes its handshake to keep it out. Its
+ * thread then ends by itself (and frees its place). */
+static void evict_oldest_pending(void)
+{
+    struct session *old = NULL;
+    for (struct session *o = sess_list; o; o = o->next)
+        if (o->pending && !o->evicted && (!old || o->start_ms < old->start_ms))
+            old = o;
+    if (old) {
+        old->evicted = 1;
+        shutdown(old->fd, SHUT_RDWR);
+        evicted_pending++;
+    }
+}
+
+void session_start(int fd, const struct sockaddr *sa, unsigned salen)
 {
     int ka = 1, idle = 60, intvl = 10, cnt = 3;
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, sizeof(ka));
@@ -1074,39 +1234,74 @@ void session_start(int fd)
         return;
     }
     s->fd = fd;
+    s->pending = 1;
+    s->start_ms = now_ms();
+    addr_key(sa, salen, s->addr);
     snprintf(s->peer, sizeof(s->peer), "?");
     pthread_mutex_lock(&sess_lock);
-    if (g_stopping) {
+    if (__atomic_load_n(&g_stopping, __ATOMIC_RELAXED)) {
         pthread_mutex_unlock(&sess_lock);
         close(fd);
         free(s);
         return;
     }
-    if (nsessions >= g_conf.dimapi_max_clients) {
-        if (nrefusers >= MAX_REFUSERS) {
-            pthread_mutex_unlock(&sess_lock);
-            close(fd);
-            free(s);
-            return;
-        }
-        s->refuse = 1;
-        nrefusers++;
-    } else {
-        nsessions++;
+    const char *why = NULL;
+    int same = 0, evicted = 0;
+    for (struct session *o = sess_list; o; o = o->next) {
+        same += o->pending && !o->evicted && memcmp(o->addr, s->addr, 16) == 0;
+        evicted += o->pending && o->evicted;
     }
-    s->next = sess_list;
-    if (sess_list)
-        sess_list->pprev = &s->next;
-    s->pprev = &sess_list;
-    sess_list = s;
+    if (same >= g_conf.dimapi_max_handshakes_per_address) {
+        why = "dimapi_max_handshakes_per_address";
+    } else if (npending - evicted >= g_conf.dimapi_max_handshakes) {
+        /* Make room by evicting; evicted connections still hold a thread until they notice,
+         * so the hard ceiling is a quarter above the limit. */
+        evict_oldest_pending();
+        if (npending >= g_conf.dimapi_max_handshakes + g_conf.dimapi_max_handshakes / 4 + 1)
+            why = "dimapi_max_handshakes";
+    }
+    int64_t now = now_ms();
+    if (why)
+        refused_pending++;
+    uint64_t nref = refused_pending, nev = evicted_pending;
+    int log = (nref || nev) && now - refused_logged_ms >= 1000;
+    if (log) {
+        refused_logged_ms = now;
+        refused_pending = evicted_pending = 0;
+    }
+    if (!why) {
+        npending++;
+        s->next = sess_list;
+        if (sess_list)
+            sess_list->pprev = &s->next;
+        s->pprev = &sess_list;
+        sess_list = s;
+    }
     pthread_mutex_unlock(&sess_lock);
+    if (log) {
+        char peer[64] = "?";
+        struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+        memcpy(&s6.sin6_addr, s->addr, 16);
+        inet_ntop(AF_INET6, &s6.sin6_addr, peer, sizeof(peer));
+        mapi_log(LOG_LVL_WARN,
+                 "too many connections in their TLS handshake or before HELLO: %llu new ones "
+                 "closed at once, %llu longest-pending ones dropped (dimapi_max_handshakes %d, "
+                 "dimapi_max_handshakes_per_address %d; the last from %s)",
+                 (unsigned long long)nref, (unsigned long long)nev, g_conf.dimapi_max_handshakes,
+                 g_conf.dimapi_max_handshakes_per_address, peer);
+    }
+    if (why) {
+        close(fd);
+        free(s);
+        return;
+    }
 
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&at, 512 * 1024);
     pthread_t th;
-    int rc = pthread_create(&th, &at, s->refuse ? refuse_main : session_main, s);
+    int rc = pthread_create(&th, &at, session_main, s);
     pthread_attr_destroy(&at);
     if (rc != 0) {
         mapi_log(LOG_LVL_WARN, "cannot start a connection thread: %s", strerror(rc));
@@ -1120,7 +1315,7 @@ int sessions_stop(int timeout_ms)
     pthread_mutex_lock(&sess_lock);
     for (struct session *s = sess_list; s; s = s->next)
         shutdown(s->fd, SHUT_RDWR);
-    while (nsessions + nrefusers > 0) {
+    while (nsessions + npending > 0) {
         int64_t left = deadline - now_ms();
         if (left <= 0)
             break;
@@ -1137,7 +1332,7 @@ int sessions_stop(int timeout_ms)
         for (struct session *s = sess_list; s; s = s->next)
             shutdown(s->fd, SHUT_RDWR);
     }
-    int left = nsessions + nrefusers;
+    int left = nsessions + npending;
     pthread_mutex_unlock(&sess_lock);
     return left;
 }
