@@ -533,14 +533,15 @@ static void msg_library_info(struct req *q)
     uint8_t next = wire_get_u8(&q->rd);
     if (!wire_reader_ok(&q->rd))
         return;
-    int idx = next ? id + 1 : id;
+    /* 64-bit: "next" of INT32_MAX must not overflow (ids come from the client). */
+    int64_t idx = next ? (int64_t)id + 1 : id;
     if (idx < 0 || idx >= q->m->nlibs) {
-        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no library %d", idx);
+        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no library %lld", (long long)idx);
         return;
     }
     struct wire_writer w;
     reply_begin(q, &w);
-    wire_put_i32(&w, idx);
+    wire_put_i32(&w, (int32_t)idx);
     wire_put_str(&w, q->m->libs[idx].lib->name);
     wire_put_u32(&w, (uint32_t)q->m->libs[idx].nfuncs);
     send_reply(q, &w, NULL, 0);
@@ -552,15 +553,16 @@ static void msg_libfunct_info(struct req *q)
     uint8_t next = wire_get_u8(&q->rd);
     if (!wire_reader_ok(&q->rd))
         return;
-    int idx = next ? fnum + 1 : fnum;
+    int64_t idx = next ? (int64_t)fnum + 1 : fnum; /* no overflow at INT32_MAX */
     if (lib < 0 || lib >= q->m->nlibs || idx < 0 || idx >= q->m->libs[lib].nfuncs) {
-        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no function %d in library %d", idx, lib);
+        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no function %lld in library %d", (long long)idx,
+                    lib);
         return;
     }
     const struct mapi_fn_def *d = &q->m->libs[lib].lib->functions[idx];
     struct wire_writer w;
     reply_begin(q, &w);
-    wire_put_i32(&w, idx);
+    wire_put_i32(&w, (int32_t)idx);
     wire_put_str(&w, d->name);
     wire_put_str(&w, d->descr ? d->descr : "");
     wire_put_str(&w, d->argdescr);
@@ -613,7 +615,7 @@ static void msg_function_info(struct req *q)
         reply_error(q, MAPI_INVALID_FLOW, "no flow %d", id);
         return;
     }
-    int idx = next ? fid : fid - 1; /* fids are 1..nfns */
+    int64_t idx = next ? fid : (int64_t)fid - 1; /* fids are 1..nfns; no overflow at INT32_MIN */
     if (idx < 0 || idx >= f->nfns) {
         reply_error(q, MAPI_FUNCTION_INFO_ERR, "no function %d%s in flow %d", fid,
                     next ? " or after" : "", id);
