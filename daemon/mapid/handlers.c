@@ -125,9 +125,11 @@ static void reply_flow_created(struct req *q, struct flow *f)
 
 static int check_flow_limit(struct req *q)
 {
-    if (q->c->nflows >= q->m->conf.max_flows_per_client) {
+    const struct user *u = q->c->user;
+    if (u->nflows >= q->m->conf.max_flows_per_user) {
         reply_error(q, MAPID_LIMIT_EXCEEDED,
-                    "this client already has %d flows (max_flows_per_client)", q->c->nflows);
+                    "uid %u already has %d flows over all its connections (max_flows_per_user)",
+                    (unsigned)u->uid, u->nflows);
         return -1;
     }
     return 0;
@@ -221,7 +223,9 @@ static void msg_start_offline_device(struct req *q)
     if (!d)
         return;
     char msg[512] = "";
-    int rc = device_start(d, msg, sizeof(msg));
+    int rc = user_thread_check(q->m, d, msg, sizeof(msg));
+    if (!rc)
+        rc = device_start(d, msg, sizeof(msg));
     if (rc) {
         reply_error(q, rc, "%s", msg);
         return;
@@ -433,7 +437,11 @@ static void msg_connect(struct req *q)
         return;
     }
     char msg[512] = "";
-    int rc = flow_connect(q->m, f, msg, sizeof(msg));
+    int rc = 0;
+    if (f->owns_device)
+        rc = user_thread_check(q->m, f->dev, msg, sizeof(msg));
+    if (!rc)
+        rc = flow_connect(q->m, f, msg, sizeof(msg));
     if (rc == 0) {
         /* Active before the capture starts, so a trace's first packet is not missed. */
         device_add_active(f->dev, f);
