@@ -59,6 +59,11 @@ static int make_listener(struct mapid *m)
         return -1;
     }
     strcpy(sa.sun_path, path);
+    char why[1024];
+    if (sockdir_prepare(path, m->conf.socket_group, why, sizeof(why)) < 0) {
+        mapi_log(LOG_LVL_ERROR, "refusing the socket path %s: %s", path, why);
+        return -1;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;

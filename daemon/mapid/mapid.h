@@ -233,6 +233,10 @@ int user_thread_check(struct mapid *m, const struct device *d, char *msg, size_t
  * max_input_total. 0, or an error number with msg (the buffer is then unchanged). */
 int user_input_resize(struct mapid *m, struct client *c, size_t newcap, char *msg, size_t msglen);
 
+/* sockdir.c: creates the socket's directory when missing (mode 0750, group group) and checks
+ * that no other user can replace the socket (see the file comment). 0, or -1 with msg. */
+int sockdir_prepare(const char *path, const char *group, char *msg, size_t msglen);
+
 /* flow.c */
 struct flow *flow_create(struct mapid *m, struct client *c, struct device *d);
 struct flow *flow_find(struct mapid *m, int id);
