@@ -457,6 +457,20 @@ int main(int argc, char **argv)
      * raised to its maximum. */
     int sfd = daemon_setup(daemonize, 0);
     spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* Connections may take at most half the descriptors: the rest are for flows (memfds,
+     * rings, trace files), so a flood of connections cannot starve them. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+        long most = ((long)nofile.rlim_cur - 64) / 2;
+        if (most < 8)
+            most = 8;
+        if (m->conf.max_connections > most) {
+            mapi_log(LOG_LVL_INFO,
+                     "max_connections lowered from %d to %ld (half of the descriptor limit %ld)",
+                     m->conf.max_connections, most, (long)nofile.rlim_cur);
+            m->conf.max_connections = (int)most;
+        }
+    }
     m->listen_fd = make_listener(m);
     m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (sfd < 0 || m->listen_fd < 0 || m->epoll_fd < 0) {
