@@ -17,8 +17,9 @@
 #  * a trace path with a newline is logged escaped: no forged line in the log file.
 # mapid "flood" (descriptor limit 256 so max_connections becomes 96, message_timeout=1500,
 # max_input_per_user=2500K):
-#  * EVIL opens 200 idle connections: 96 are admitted, the rest get 3085; VICTIM still gets
-#    in (one of EVIL's idle connections is shed) and counts the trace exactly.
+#  * EVIL opens 300 idle connections (more than the descriptor limit): 96 are admitted, the
+#    rest get 3085; VICTIM still gets in (one of EVIL's idle connections is shed) and counts
+#    the trace exactly. (The old mapid ran out of descriptors and locked everyone out.)
 #  * EVIL sends the first 400 KB of a 1 MiB request on 40 connections: mapid's RSS grows by
 #    less than 8 MB (the old code kept every half-sent message: 16 MB here, 828 MB for 800),
 #    connections over max_input_per_user get 3085 at once, the rest 3085 after
@@ -129,12 +130,12 @@ start_mapid flood "" with_globals env ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_siz
 grep -q "max_connections lowered from 1024 to 96" "$TMPD/flood.out" ||
     fail "mapid did not lower max_connections to half the descriptor limit: $(head -n 5 "$TMPD/flood.out")"
 
-evil flood flood 200 "$TMPD/stop1" >"$TMPD/flood.res" 2>&1 &
+evil flood flood 300 "$TMPD/stop1" >"$TMPD/flood.res" 2>&1 &
 pflood=$!
 track_pid "$pflood"
 wait_ready "$TMPD/flood.res" "$pflood" || die "the flood did not start: $(cat "$TMPD/flood.res")"
-expect "EVIL's 200 idle connections" "$(head -n 1 "$TMPD/flood.res")" \
-    "admitted 96 refused 104 codes err3085"
+expect "EVIL's 300 idle connections" "$(head -n 1 "$TMPD/flood.res")" \
+    "admitted 96 refused 204 codes err3085"
 expect "VICTIM's count while EVIL holds every connection" "$(victim_count)" "$WANT"
 touch "$TMPD/stop1"
 wait "$pflood" || true
