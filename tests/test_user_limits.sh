@@ -11,7 +11,8 @@
 #  * 5 connections with one trace flow each: the 4th and 5th flow fail with 3085.
 #  * 2 connections each connecting a TO_BUFFER flow: the second fails with 3085 (shm).
 #  * 3 connections each connecting a trace flow: the 3rd fails with 3085 (threads).
-#  * 10 connections: the 9th and 10th HELLO get 3085 (max_connections_per_user).
+#  * 10 connections: the 9th and 10th HELLO get 3085 (max_connections_per_user); with 8
+#    held, a libmapi application of the same user fails with 3085 naming the key.
 #  * *_INFO requests with ids INT32_MAX/INT32_MIN get their error numbers (under UBSan the
 #    old `id + 1` aborted mapid), and mapid still answers.
 #  * a trace path with a newline is logged escaped: no forged line in the log file.
@@ -103,6 +104,19 @@ expect "3 connections of one user, a connected trace flow each (max_threads_per_
     "$(evil lim threads "$TMPD/trace.pcap" 3)" "ok ok err3085"
 expect "10 connections of one user (max_connections_per_user=8)" \
     "$(evil lim conns 10)" "ok ok ok ok ok ok ok ok err3085 err3085"
+# The same through libmapi: EVIL holds 8 connections, its application gets 3085 and the reason.
+evil lim flood 8 "$TMPD/stop0" >"$TMPD/hold.res" 2>&1 &
+phold=$!
+track_pid "$phold"
+wait_ready "$TMPD/hold.res" "$phold" || die "EVIL's 8 connections: $(cat "$TMPD/hold.res")"
+got=$("${AS_EVIL[@]}" "$TBIN/mapi_count" "$TMPD/trace.pcap" pcap "" 2>&1 || true)
+if echo "$got" | grep -q "MAPI error 3085: .*max_connections_per_user"; then
+    pass "EVIL's 9th connection through libmapi: $got"
+else
+    fail "EVIL's 9th connection through libmapi: got '$got', expected error 3085"
+fi
+touch "$TMPD/stop0"
+wait "$phold" || true
 expect "*_INFO with ids at INT32_MAX / INT32_MIN" "$(evil lim info "$TMPD/trace.pcap")" \
     "ok err6151 err6151 err6151 err6151 err6150 err6150 err6149 err6157 ok"
 mapid_alive lim || die "mapid lim died"
