@@ -2,7 +2,9 @@
  * tests/test_log.c - unit test of the log escaping (common/log.c): a client-controlled string
  * with newlines, carriage returns, other C0 controls, DEL and invalid UTF-8 must come out of
  * mapi_log as one line with those bytes escaped, valid UTF-8 unchanged; the escaping itself
- * (mapi_log_escape) is checked case by case, including truncation. Returns non-zero on failure.
+ * (mapi_log_escape) is checked case by case, including truncation, and on random strings (the
+ * output holds no control character, is valid UTF-8 and unescapes to the input). Returns
+ * non-zero on failure.
  *
  * Usage: test_log   (writes a log file in $TMPDIR or /tmp and removes it)
  */
@@ -25,8 +27,80 @@ static void check_escape(const char *in, const char *want)
     }
 }
 
+/* Undoes mapi_log_escape: \n \r \t \\ and \xHH. Returns the length, or -1 if malformed. */
+static int unescape(const char *in, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; in[i]; i++) {
+        if (in[i] != '\\') {
+            out[o++] = in[i];
+            continue;
+        }
+        char e = in[++i];
+        if (e == 'n' || e == 'r' || e == 't' || e == '\\') {
+            out[o++] = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : '\\';
+        } else if (e == 'x' && in[i + 1] && in[i + 2]) {
+            char hex[3] = {in[i + 1], in[i + 2], 0};
+            out[o++] = (char)strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            return -1;
+        }
+    }
+    out[o] = 0;
+    return (int)o;
+}
+
+/* An independent check of the output: no C0, DEL or C1 control, and well-formed UTF-8. */
+static int clean_utf8(const unsigned char *p)
+{
+    while (*p) {
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        int len = (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : (*p & 0xf8) == 0xf0 ? 4 : 0;
+        if (len == 0)
+            return 0;
+        for (int i = 1; i < len; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+        if (p[0] == 0xc2 && p[1] < 0xa0)
+            return 0; /* C1 control */
+        p += len;
+    }
+    return 1;
+}
+
+/* Random strings: the escaped form is clean and unescapes to the input. */
+static void random_round_trips(void)
+{
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        char in[64], out[4 * sizeof(in) + 1], back[sizeof(in)];
+        int n = (int)(rand_r(&seed) % (sizeof(in) - 1));
+        for (int i = 0; i < n; i++) {
+            int r = rand_r(&seed) % 4;
+            in[i] = (char)(r == 0   ? rand_r(&seed) % 0x20 + 1
+                           : r == 1 ? 0x80 + rand_r(&seed) % 0x80
+                                    : 0x20 + rand_r(&seed) % 0x60);
+        }
+        in[n] = 0;
+        mapi_log_escape(in, out, sizeof(out));
+        if (!clean_utf8((const unsigned char *)out) || unescape(out, back) < 0 ||
+            strcmp(back, in) != 0) {
+            printf("FAIL: random round trip %d: escaped to \"%s\"\n", round, out);
+            failures++;
+            return;
+        }
+    }
+}
+
 int main(void)
 {
+    random_round_trips();
     check_escape("plain text /tmp/a.pcap@3", "plain text /tmp/a.pcap@3");
     check_escape("a\nb", "a\\nb");
     check_escape("x\r\n2026-01-01 00:00:00 mapid[error]: forged",
