@@ -368,6 +368,14 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
         snprintf(err, errlen, "%s: socket= is empty", path);
         rc = -1;
     }
+    if (rc == 0 &&
+        (c->max_connections < 1 || c->max_connections_per_user < 1 || c->message_timeout < 1)) {
+        snprintf(err, errlen,
+                 "%s: max_connections, max_connections_per_user and message_timeout must be at "
+                 "least 1",
+                 path);
+        rc = -1;
+    }
     if (rc < 0)
         mapi_conf_free(c);
     return rc;
