@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,23 +175,36 @@ static void send_error(struct client *c, const struct wire_hdr *hdr, int code, c
 /* A refused connection that sends nothing is closed after this. */
 #define REFUSED_GRACE_MS 2000
 
-/* Logs refusals at most every 10 s, with the count since the last message. */
-static void log_refusal(const char *why)
+/* Warnings a flooding client could repeat at will are logged at most once per 10 s each, with
+ * the number left out since the last one. */
+struct ratelimit {
+    uint64_t last;
+    unsigned suppressed;
+};
+static struct ratelimit rl_refused, rl_input, rl_timeout;
+
+static void warn_limited(struct ratelimit *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void warn_limited(struct ratelimit *rl, const char *fmt, ...)
 {
-    static uint64_t last;
-    static unsigned suppressed;
     uint64_t now = now_ms();
-    if (last && now - last < 10000) {
-        suppressed++;
+    if (rl->last && now - rl->last < 10000) {
+        rl->suppressed++;
         return;
     }
-    if (suppressed)
-        mapi_log(LOG_LVL_WARN, "refused a connection: %s (and %u more refusals before)", why,
-                 suppressed);
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (rl->suppressed)
+        mapi_log(LOG_LVL_WARN, "%s (and %u more like it since the last such message)", msg,
+                 rl->suppressed);
     else
-        mapi_log(LOG_LVL_WARN, "refused a connection: %s", why);
-    last = now;
-    suppressed = 0;
+        mapi_log(LOG_LVL_WARN, "%s", msg);
+    rl->last = now;
+    rl->suppressed = 0;
 }
 
 static void accept_clients(struct mapid *m)
@@ -231,7 +245,7 @@ static void accept_clients(struct mapid *m)
         char why[256];
         int refuse = user_admit(m, u, &shed, why, sizeof(why));
         if (refuse && m->nrefused >= MAX_REFUSED_PENDING) {
-            log_refusal(why);
+            warn_limited(&rl_refused, "refused a connection: %s", why);
             close(s);
             free(c);
             user_drop_if_unused(m, u);
@@ -250,7 +264,7 @@ static void accept_clients(struct mapid *m)
             snprintf(c->refuse_msg, sizeof(c->refuse_msg), "%s", why);
             m->nrefused++;
             u->nrefused++;
-            log_refusal(why);
+            warn_limited(&rl_refused, "refused a connection: %s", why);
         } else {
             m->nconns++;
             u->nconns++;
@@ -322,8 +336,8 @@ static void client_readable(struct mapid *m, struct client *c)
                 cap = c->incap + CLIENT_MIN_BUFFER;
             int rc = user_input_resize(m, c, cap, why, sizeof(why));
             if (rc) {
-                mapi_log(LOG_LVL_WARN, "client pid %d uid %u: %s; disconnected", (int)c->pid,
-                         (unsigned)c->uid, why);
+                warn_limited(&rl_input, "client pid %d uid %u: %s; disconnected", (int)c->pid,
+                             (unsigned)c->uid, why);
                 if (c->inlen >= WIRE_HDR_SIZE)
                     send_error(c, &hdr, rc, why);
                 c->dead = 1;
@@ -375,10 +389,10 @@ static void sweep_clients(struct mapid *m)
         if (c->refused && now - c->since_ms >= REFUSED_GRACE_MS) {
             client_free(m, c);
         } else if (c->partial_ms && now - c->partial_ms >= (uint64_t)m->conf.message_timeout) {
-            mapi_log(LOG_LVL_WARN,
-                     "client pid %d uid %u sent %zu bytes of a request and not the rest within "
-                     "%d ms (message_timeout); disconnected",
-                     (int)c->pid, (unsigned)c->uid, c->inlen, m->conf.message_timeout);
+            warn_limited(&rl_timeout,
+                         "client pid %d uid %u sent %zu bytes of a request and not the rest "
+                         "within %d ms (message_timeout); disconnected",
+                         (int)c->pid, (unsigned)c->uid, c->inlen, m->conf.message_timeout);
             if (c->inlen >= WIRE_HDR_SIZE) {
                 struct wire_hdr hdr;
                 if (wire_parse_header(c->in, &hdr) == 0)
