@@ -1,8 +1,12 @@
 /*
  * daemon/mapid/main.c - mapid's entry point and control loop: command line, mapi.conf,
- * logging, the control socket (mode 0660, group from socket_group), one epoll loop that reads
- * client messages incrementally (a slow or hostile client cannot stall the others), client
- * clean-up when a connection closes, and a clean shutdown on SIGTERM/SIGINT.
+ * logging, the control socket (mode 0660, group from socket_group, in a directory checked by
+ * sockdir.c), one epoll loop that reads client messages incrementally (a slow or hostile client
+ * cannot stall the others), the admission of connections (per-user and total limits, users.c),
+ * request buffers that grow only as bytes arrive (within max_input_per_user/max_input_total), a
+ * sweep every 250 ms that closes connections whose request did not arrive within
+ * message_timeout, client clean-up when a connection closes, and a clean shutdown on
+ * SIGTERM/SIGINT.
  */
 #include <errno.h>
 #include <fcntl.h>
