@@ -207,8 +207,11 @@ chmod 1777 "$TMPD/sticky"
 sed "s|^socket=.*|socket=$TMPD/sticky/mapid.sock|" "$TMPD/open.conf" >"$TMPD/sticky.conf"
 expect "mapid on another user's socket path in a sticky directory" \
     "$(refused_start "$TMPD/sticky.conf")" "1 1"
-[ -S "$TMPD/sticky/mapid.sock" ] && [ "$(stat -c %U "$TMPD/sticky/mapid.sock")" = "$EVIL" ] ||
+if [ -S "$TMPD/sticky/mapid.sock" ] && [ "$(stat -c %U "$TMPD/sticky/mapid.sock")" = "$EVIL" ]; then
+    pass "EVIL's socket file is left alone"
+else
     fail "mapid touched EVIL's socket file"
+fi
 # A missing directory is created (mode 0750) and used.
 write_conf fresh2
 sed -i "s|^socket=.*|socket=$TMPD/newdir/mapid.sock|" "$TMPD/fresh2.conf"
