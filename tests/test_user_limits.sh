@@ -10,7 +10,8 @@
 # max_threads_per_user=2, max_connections_per_user=8):
 #  * 5 connections with one trace flow each: the 4th and 5th flow fail with 3085.
 #  * 2 connections each connecting a TO_BUFFER flow: the second fails with 3085 (shm).
-#  * 3 connections each connecting a trace flow: the 3rd fails with 3085 (threads).
+#  * 3 connections each connecting a trace flow: the 3rd fails with 3085 (threads); the same
+#    for 3 trace devices started with START_OFFLINE_DEVICE.
 #  * 10 connections: the 9th and 10th HELLO get 3085 (max_connections_per_user); with 8
 #    held, a libmapi application of the same user fails with 3085 naming the key.
 #  * *_INFO requests with ids INT32_MAX/INT32_MIN get their error numbers (under UBSan the
@@ -102,6 +103,8 @@ expect "2 connections of one user, a 4 MiB TO_BUFFER flow each (max_shm_per_user
     "$(evil lim shm "$TMPD/trace.pcap" 2)" "ok err3085"
 expect "3 connections of one user, a connected trace flow each (max_threads_per_user=2)" \
     "$(evil lim threads "$TMPD/trace.pcap" 3)" "ok ok err3085"
+expect "3 trace devices of one user, each started (max_threads_per_user=2)" \
+    "$(evil lim devthreads "$TMPD/trace.pcap" 3)" "ok ok err3085"
 expect "10 connections of one user (max_connections_per_user=8)" \
     "$(evil lim conns 10)" "ok ok ok ok ok ok ok ok err3085 err3085"
 # The same through libmapi: EVIL holds 8 connections, its application gets 3085 and the reason.

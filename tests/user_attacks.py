@@ -5,6 +5,7 @@ prints one line of results that the shell script compares with what it expects:
   flows SOCK TRACE N         N connections, one CREATE_OFFLINE_FLOW each: "ok"/"errCODE" each
   shm SOCK TRACE N           N connections, each a trace flow with TO_BUFFER, then CONNECT
   threads SOCK TRACE N       N connections, each a trace flow with PKT_COUNTER, then CONNECT
+  devthreads SOCK TRACE N    one connection: N trace devices, each created and started
   conns SOCK N               N connections, HELLO on each (kept open until all are made)
   info SOCK TRACE            *_INFO requests with ids at INT32_MAX / INT32_MIN
   logforge SOCK TRACE NAME   CREATE_OFFLINE_DEVICE whose path NAME holds a newline
@@ -107,6 +108,17 @@ def main():
                 out.append(flow_with(c, trace, "TO_BUFFER", [("i", 0)]))
             else:
                 out.append(flow_with(c, trace, "PKT_COUNTER"))
+    elif cmd == "devthreads":
+        c = mw.Client(sock)
+        for _ in range(int(args[1])):
+            fd = os.open(args[0], os.O_RDONLY)
+            flags, body = c.call(mw.CREATE_OFFLINE_DEVICE, mw.u32(0) + mw.s(args[0]), fds=[fd])
+            os.close(fd)
+            if flags & mw.F_ERROR:
+                out.append(res(flags, body))
+                continue
+            dev = mw.Reader(body).s()
+            out.append(res(*c.call(mw.START_OFFLINE_DEVICE, mw.s(dev))))
     elif cmd == "conns":
         for _ in range(int(args[0])):
             c = mw.Client(sock, hello=False)
