@@ -173,9 +173,11 @@ static void send_error(struct client *c, const struct wire_hdr *hdr, int code, c
     wire_writer_free(&w);
 }
 
-/* Refused connections waiting for their first request (to answer it with the reason); more
- * are closed at once, without a reply. */
+/* Refused connections waiting for their first request (to answer it with the reason), in all
+ * and per user; more are closed at once, without a reply. The per-user bound keeps one user's
+ * refused flood from silencing the refusals of others. */
 #define MAX_REFUSED_PENDING 64
+#define MAX_REFUSED_PENDING_PER_USER 8
 /* A refused connection that sends nothing is closed after this. */
 #define REFUSED_GRACE_MS 2000
 
@@ -248,7 +250,8 @@ static void accept_clients(struct mapid *m)
         struct client *shed = NULL;
         char why[256];
         int refuse = user_admit(m, u, &shed, why, sizeof(why));
-        if (refuse && m->nrefused >= MAX_REFUSED_PENDING) {
+        if (refuse &&
+            (m->nrefused >= MAX_REFUSED_PENDING || u->nrefused >= MAX_REFUSED_PENDING_PER_USER)) {
             warn_limited(&rl_refused, "refused a connection: %s", why);
             close(s);
             free(c);
