@@ -41,9 +41,17 @@ static const struct key_def global_keys[] = {
     STR_KEY(struct mapi_conf, "socket", socket),
     STR_KEY(struct mapi_conf, "socket_group", socket_group),
     NUM_KEY(struct mapi_conf, "buffer_size", K_SIZE, buffer_size),
-    NUM_KEY(struct mapi_conf, "max_flows_per_client", K_INT, max_flows_per_client),
+    NUM_KEY(struct mapi_conf, "max_flows_per_user", K_INT, max_flows_per_user),
+    NUM_KEY(struct mapi_conf, "max_flows_per_client", K_INT, max_flows_per_user), /* old name */
     NUM_KEY(struct mapi_conf, "max_functions_per_flow", K_INT, max_functions_per_flow),
-    NUM_KEY(struct mapi_conf, "max_shm_per_client", K_SIZE, max_shm_per_client),
+    NUM_KEY(struct mapi_conf, "max_shm_per_user", K_SIZE, max_shm_per_user),
+    NUM_KEY(struct mapi_conf, "max_shm_per_client", K_SIZE, max_shm_per_user), /* old name */
+    NUM_KEY(struct mapi_conf, "max_connections_per_user", K_INT, max_connections_per_user),
+    NUM_KEY(struct mapi_conf, "max_threads_per_user", K_INT, max_threads_per_user),
+    NUM_KEY(struct mapi_conf, "max_input_per_user", K_SIZE, max_input_per_user),
+    NUM_KEY(struct mapi_conf, "max_connections", K_INT, max_connections),
+    NUM_KEY(struct mapi_conf, "max_input_total", K_SIZE, max_input_total),
+    NUM_KEY(struct mapi_conf, "message_timeout", K_INT, message_timeout),
     NUM_KEY(struct mapi_conf, "max_devices_per_user", K_INT, max_devices_per_user),
     STR_KEY(struct mapi_conf, "dimapi_listen", dimapi_listen),
     STR_KEY(struct mapi_conf, "dimapi_cert", dimapi_cert),
@@ -105,9 +113,15 @@ void mapi_conf_defaults(struct mapi_conf *c)
     snprintf(c->socket, sizeof(c->socket), "%s", MAPI_DEFAULT_SOCKET);
     snprintf(c->socket_group, sizeof(c->socket_group), "mapi");
     c->buffer_size = 4u << 20;
-    c->max_flows_per_client = 1024;
+    c->max_flows_per_user = 1024;
     c->max_functions_per_flow = 256;
-    c->max_shm_per_client = 4ull << 30;
+    c->max_shm_per_user = 4ull << 30;
+    c->max_connections_per_user = 64;
+    c->max_threads_per_user = 64;
+    c->max_input_per_user = 16u << 20;
+    c->max_connections = 1024;
+    c->max_input_total = 128u << 20;
+    c->message_timeout = 10000;
     c->max_devices_per_user = 16;
     c->dimapi_timeout = 5000;
     c->dimapi_max_clients = 256;
@@ -374,6 +388,14 @@ int mapi_conf_load(struct mapi_conf *c, const char *path, char *err, size_t errl
     }
     if (rc == 0 && c->socket[0] == 0) {
         snprintf(err, errlen, "%s: socket= is empty", path);
+        rc = -1;
+    }
+    if (rc == 0 &&
+        (c->max_connections < 1 || c->max_connections_per_user < 1 || c->message_timeout < 1)) {
+        snprintf(err, errlen,
+                 "%s: max_connections, max_connections_per_user and message_timeout must be at "
+                 "least 1",
+                 path);
         rc = -1;
     }
     if (rc < 0)

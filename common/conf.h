@@ -3,9 +3,12 @@
  * the socket path). The format of the MAPI tutorial (section 5.2): `key=value` lines, `#`
  * comments, `[driver]` sections (device=, driver=, description=, alias=, plus our promisc=,
  * snaplen=, ring_size=, link_speed=, mpls=, vlan=) and `[format]` sections (format=, driver=,
- * description=). Our own global keys: socket=, socket_group=, buffer_size=,
- * max_flows_per_client=, max_functions_per_flow=, max_shm_per_client=, max_devices_per_user=,
- * and for DiMAPI
+ * description=). Our own global keys: socket=, socket_group=, buffer_size=, the per-user
+ * limits of mapid max_flows_per_user= (old name max_flows_per_client=, still accepted),
+ * max_functions_per_flow=, max_shm_per_user= (old name max_shm_per_client=),
+ * max_connections_per_user=, max_threads_per_user=, max_input_per_user=,
+ * max_devices_per_user=, the global
+ * max_connections=, max_input_total= and message_timeout= (see docs/security.md), and for DiMAPI
  * dimapi_listen=, dimapi_cert=, dimapi_key=, dimapi_client_ca=, dimapi_ca=,
  * dimapi_client_cert=, dimapi_client_key=, dimapi_plaintext=, dimapi_timeout=,
  * dimapi_max_clients=, dimapi_idle_timeout=, and mapicommd's limits dimapi_handshake_timeout=,
@@ -23,7 +26,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAPI_DEFAULT_SOCKET "/tmp/mapid.sock"
+/* In a directory mapid creates and owns (root, group socket_group, mode 0750), so no other
+ * local user can take the path first. */
+#define MAPI_DEFAULT_SOCKET_DIR "/run/mapi"
+#define MAPI_DEFAULT_SOCKET MAPI_DEFAULT_SOCKET_DIR "/mapid.sock"
 
 struct mapi_conf_device {
     char device[256];
@@ -51,12 +57,19 @@ struct mapi_conf {
     int syslog_level; /* 0 info only, 1 debug to stdout and syslog, 2 debug to syslog only */
     char logfile[4096];
     char socket[108];
-    char socket_group[64];       /* default "mapi" */
-    uint64_t buffer_size;        /* TO_BUFFER ring bytes, default 4 MiB */
-    int max_flows_per_client;    /* default 1024 */
-    int max_functions_per_flow;  /* default 256 */
-    uint64_t max_shm_per_client; /* default 4 GiB */
-    int max_devices_per_user;    /* trace devices of one uid, all connections; default 16 */
+    char socket_group[64]; /* default "mapi" */
+    uint64_t buffer_size;  /* TO_BUFFER ring bytes, default 4 MiB */
+    /* Limits of mapid. "Per user" counts every connection of one uid together (root too). */
+    int max_flows_per_user;       /* flows of one uid, default 1024 */
+    int max_functions_per_flow;   /* default 256 */
+    uint64_t max_shm_per_user;    /* shared memory of one uid's connected flows, default 4 GiB */
+    int max_connections_per_user; /* connections of one uid at once, default 64 */
+    int max_threads_per_user;     /* trace capture threads of one uid, default 64 */
+    uint64_t max_input_per_user;  /* buffered request bytes of one uid, default 16 MiB */
+    int max_connections;          /* connections at once, all users, default 1024 */
+    uint64_t max_input_total;     /* buffered request bytes, all users, default 128 MiB */
+    int message_timeout;          /* ms a started request may take to arrive, default 10000 */
+    int max_devices_per_user;     /* trace devices of one uid, all connections; default 16 */
     /* DiMAPI (mapicommd and libmapi's remote back end) */
     char dimapi_listen[256];       /* mapicommd: address to listen on, "" = all (IPv6 and IPv4) */
     char dimapi_cert[4096];        /* mapicommd: its certificate (PEM, chain allowed) */

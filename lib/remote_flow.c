@@ -1205,7 +1205,7 @@ int lm_remote_function_info(struct lib_flow *f, int fid, int next, mapi_function
     struct lm_rop *ops = NULL;
     int want = fid;
     if (next) {
-        want = fid < 0 ? 1 : fid + 1;
+        want = fid < 0 ? 1 : fid < r->nfns ? fid + 1 : r->nfns + 1; /* no overflow at INT_MAX */
         while (want <= r->nfns && !r->fns[want])
             want++;
     }

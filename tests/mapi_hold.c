@@ -1,6 +1,6 @@
 /*
  * tests/mapi_hold.c - test client of test_users.sh: holds a connected flow for the permission
- * checks, or exercises the per-client limits of mapi.conf.
+ * checks, or exercises the per-user limits of mapi.conf.
  *
  * Usage: mapi_hold hold TRACE STOPFILE
  *   Creates an offline device on TRACE (pcap) that it never starts, a flow on it with

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/test_users.sh - the security rules of mapid.
-#  * Per-client limits of mapi.conf (any user): max_flows_per_client=3 (the 4th
-#    mapi_create_flow / mapi_create_offline_flow fails with 3085), max_functions_per_flow=2
-#    (the 3rd apply fails with 3085), max_shm_per_client=2M with buffer_size=4M (connecting a
-#    flow with TO_BUFFER fails with 3085, one with only PKT_COUNTER connects).
+#  * Limits of mapi.conf (any user), with the old key names (still accepted; the limits now
+#    hold per uid over all its connections, see test_user_limits.sh): max_flows_per_client=3
+#    (the 4th mapi_create_flow / mapi_create_offline_flow fails with 3085),
+#    max_functions_per_flow=2 (the 3rd apply fails with 3085), max_shm_per_client=2M with
+#    buffer_size=4M (connecting a flow with TO_BUFFER fails with 3085, one with only
+#    PKT_COUNTER connects).
 #  * Users (needs root; without root these checks are skipped and the verdict is that of the
 #    limits): mapid identifies clients by SO_PEERCRED. The socket is mode 0660, group
 #    socket_group. A user lists (FLOW_INFO) and closes (CLOSE_FLOW) only the flows of their

@@ -979,7 +979,7 @@ static int do_libfunct_info(struct session *s, const struct dimapi_req *r)
     /* Functions are numbered 0.. without gaps: "next" of fnum is fnum + 1 (0 from below). */
     int32_t fnum = r->fnum;
     if (r->next)
-        fnum = fnum < 0 ? 0 : fnum + 1;
+        fnum = fnum < 0 ? 0 : fnum < INT32_MAX ? fnum + 1 : fnum; /* no signed overflow */
     struct wire_writer w;
     wire_writer_init(&w, r->type, r->reqid, 0);
     wire_put_i32(&w, fnum);

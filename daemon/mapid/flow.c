@@ -99,6 +99,7 @@ struct flow *flow_create(struct mapid *m, struct client *c, struct device *d)
     *pp = f;
     d->nflows++;
     c->nflows++;
+    c->user->nflows++;
     return f;
 }
 
@@ -347,11 +348,12 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     }
     uint64_t total = (off + 4095u) & ~(uint64_t)4095u;
     struct client *c = f->owner;
-    if (c->shm_bytes + total + ring_bytes > m->conf.max_shm_per_client) {
+    struct user *u = c->user;
+    if (u->shm_bytes + total + ring_bytes > m->conf.max_shm_per_user) {
         snprintf(msg, msglen,
-                 "shared memory of this client would reach %llu bytes, max_shm_per_client is %llu",
-                 (unsigned long long)(c->shm_bytes + total + ring_bytes),
-                 (unsigned long long)m->conf.max_shm_per_client);
+                 "shared memory of uid %u would reach %llu bytes, max_shm_per_user is %llu",
+                 (unsigned)u->uid, (unsigned long long)(u->shm_bytes + total + ring_bytes),
+                 (unsigned long long)m->conf.max_shm_per_user);
         return MAPID_LIMIT_EXCEEDED;
     }
     char name[64];
@@ -409,6 +411,7 @@ int flow_connect(struct mapid *m, struct flow *f, char *msg, size_t msglen)
     }
     f->shm_bytes = total + ring_bytes;
     c->shm_bytes += f->shm_bytes;
+    u->shm_bytes += f->shm_bytes;
     f->signature = chain_signature(f);
     for (int i = 0; i < f->nfns; i++) {
         if (!(f->fns[i]->fi.def->flags & MAPI_FN_RAW))
@@ -506,6 +509,8 @@ void flow_close(struct mapid *m, struct flow *f)
     if (f->owner) {
         f->owner->nflows--;
         f->owner->shm_bytes -= f->shm_bytes;
+        f->owner->user->nflows--;
+        f->owner->user->shm_bytes -= f->shm_bytes;
     }
     int owns = f->owns_device;
     flow_put(f);

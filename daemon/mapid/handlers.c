@@ -125,9 +125,11 @@ static void reply_flow_created(struct req *q, struct flow *f)
 
 static int check_flow_limit(struct req *q)
 {
-    if (q->c->nflows >= q->m->conf.max_flows_per_client) {
+    const struct user *u = q->c->user;
+    if (u->nflows >= q->m->conf.max_flows_per_user) {
         reply_error(q, MAPID_LIMIT_EXCEEDED,
-                    "this client already has %d flows (max_flows_per_client)", q->c->nflows);
+                    "uid %u already has %d flows over all its connections (max_flows_per_user)",
+                    (unsigned)u->uid, u->nflows);
         return -1;
     }
     return 0;
@@ -173,7 +175,7 @@ static struct device *offline_device_from_request(struct req *q)
         return NULL;
     /* Counted over all of mapid's trace devices, so the limit holds across connections. */
     int have = device_count_offline(q->m, q->c->uid);
-    if (q->c->uid != 0 && have >= q->m->conf.max_devices_per_user) {
+    if (have >= q->m->conf.max_devices_per_user) {
         reply_error(q, MAPID_LIMIT_EXCEEDED,
                     "user %d already has %d trace devices (max_devices_per_user is %d)",
                     (int)q->c->uid, have, q->m->conf.max_devices_per_user);
@@ -229,7 +231,9 @@ static void msg_start_offline_device(struct req *q)
     if (!d)
         return;
     char msg[512] = "";
-    int rc = device_start(d, msg, sizeof(msg));
+    int rc = user_thread_check(q->m, d, msg, sizeof(msg));
+    if (!rc)
+        rc = device_start(d, msg, sizeof(msg));
     if (rc) {
         reply_error(q, rc, "%s", msg);
         return;
@@ -472,7 +476,11 @@ static void msg_connect(struct req *q)
         return;
     }
     char msg[512] = "";
-    int rc = flow_connect(q->m, f, msg, sizeof(msg));
+    int rc = 0;
+    if (f->owns_device)
+        rc = user_thread_check(q->m, f->dev, msg, sizeof(msg));
+    if (!rc)
+        rc = flow_connect(q->m, f, msg, sizeof(msg));
     if (rc == 0) {
         /* Active before the capture starts, so a trace's first packet is not missed. */
         device_add_active(f->dev, f);
@@ -587,14 +595,15 @@ static void msg_library_info(struct req *q)
     uint8_t next = wire_get_u8(&q->rd);
     if (!wire_reader_ok(&q->rd))
         return;
-    int idx = next ? id + 1 : id;
+    /* 64-bit: "next" of INT32_MAX must not overflow (ids come from the client). */
+    int64_t idx = next ? (int64_t)id + 1 : id;
     if (idx < 0 || idx >= q->m->nlibs) {
-        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no library %d", idx);
+        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no library %lld", (long long)idx);
         return;
     }
     struct wire_writer w;
     reply_begin(q, &w);
-    wire_put_i32(&w, idx);
+    wire_put_i32(&w, (int32_t)idx);
     wire_put_str(&w, q->m->libs[idx].lib->name);
     wire_put_u32(&w, (uint32_t)q->m->libs[idx].nfuncs);
     send_reply(q, &w, NULL, 0);
@@ -606,15 +615,16 @@ static void msg_libfunct_info(struct req *q)
     uint8_t next = wire_get_u8(&q->rd);
     if (!wire_reader_ok(&q->rd))
         return;
-    int idx = next ? fnum + 1 : fnum;
+    int64_t idx = next ? (int64_t)fnum + 1 : fnum; /* no overflow at INT32_MAX */
     if (lib < 0 || lib >= q->m->nlibs || idx < 0 || idx >= q->m->libs[lib].nfuncs) {
-        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no function %d in library %d", idx, lib);
+        reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no function %lld in library %d", (long long)idx,
+                    lib);
         return;
     }
     const struct mapi_fn_def *d = &q->m->libs[lib].lib->functions[idx];
     struct wire_writer w;
     reply_begin(q, &w);
-    wire_put_i32(&w, idx);
+    wire_put_i32(&w, (int32_t)idx);
     wire_put_str(&w, d->name);
     wire_put_str(&w, d->descr ? d->descr : "");
     wire_put_str(&w, d->argdescr);
@@ -667,7 +677,7 @@ static void msg_function_info(struct req *q)
         reply_error(q, MAPI_INVALID_FLOW, "no flow %d", id);
         return;
     }
-    int idx = next ? fid : fid - 1; /* fids are 1..nfns */
+    int64_t idx = next ? fid : (int64_t)fid - 1; /* fids are 1..nfns; no overflow at INT32_MIN */
     if (idx < 0 || idx >= f->nfns) {
         reply_error(q, MAPI_FUNCTION_INFO_ERR, "no function %d%s in flow %d", fid,
                     next ? " or after" : "", id);

@@ -1,14 +1,19 @@
 /*
  * daemon/mapid/main.c - mapid's entry point and control loop: command line, mapi.conf,
- * logging, the control socket (mode 0660, group from socket_group), one epoll loop that reads
- * client messages incrementally (a slow or hostile client cannot stall the others), client
- * clean-up when a connection closes, and a clean shutdown on SIGTERM/SIGINT.
+ * logging, the control socket (mode 0660, group from socket_group, in a directory checked by
+ * sockdir.c), one epoll loop that reads client messages incrementally (a slow or hostile client
+ * cannot stall the others), the admission of connections (per-user and total limits, users.c),
+ * request buffers that grow only as bytes arrive (within max_input_per_user/max_input_total), a
+ * sweep every 250 ms that closes connections whose request did not arrive within
+ * message_timeout, client clean-up when a connection closes, and a clean shutdown on
+ * SIGTERM/SIGINT.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/daemon.h"
@@ -29,7 +35,7 @@ struct mapid g_mapid;
 
 #define TAG_LISTEN ((void *)1)
 #define TAG_SIGNAL ((void *)2)
-#define CLIENT_MAX_BUFFER (WIRE_HDR_SIZE + WIRE_MAX_PAYLOAD)
+#define SWEEP_MS 250 /* granularity of message_timeout */
 
 /* A descriptor kept in reserve: when mapid runs out of descriptors it is released to accept
  * and at once close the pending connection, so the listener does not stay readable forever
@@ -58,6 +64,11 @@ static int make_listener(struct mapid *m)
         return -1;
     }
     strcpy(sa.sun_path, path);
+    char why[1024];
+    if (sockdir_prepare(path, m->conf.socket_group, why, sizeof(why)) < 0) {
+        mapi_log(LOG_LVL_ERROR, "refusing the socket path %s: %s", path, why);
+        return -1;
+    }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
@@ -93,6 +104,18 @@ static int make_listener(struct mapid *m)
     return fd;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The events of the epoll batch being handled: a client freed while handling one event must
+ * not be named by a later one. */
+static struct epoll_event *batch_evs;
+static int batch_n;
+
 static void client_free(struct mapid *m, struct client *c)
 {
     /* Close every flow of this client, then release the trace devices it created (other
@@ -116,7 +139,19 @@ static void client_free(struct mapid *m, struct client *c)
         pp = &(*pp)->next;
     if (*pp)
         *pp = c->next;
-    free(c->in);
+    char ignored[8];
+    user_input_resize(m, c, 0, ignored, sizeof(ignored));
+    if (c->refused) {
+        m->nrefused--;
+        c->user->nrefused--;
+    } else {
+        m->nconns--;
+        c->user->nconns--;
+    }
+    user_drop_if_unused(m, c->user);
+    for (int j = 0; j < batch_n; j++)
+        if (batch_evs[j].data.ptr == c)
+            batch_evs[j].data.ptr = NULL;
     free(c);
     if (spare_fd < 0)
         spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -125,6 +160,58 @@ static void client_free(struct mapid *m, struct client *c)
         if (epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, m->listen_fd, &ev) == 0)
             listen_paused = 0;
     }
+}
+
+/* Sends an error reply to the request whose header is hdr (its payload need not be there). */
+static void send_error(struct client *c, const struct wire_hdr *hdr, int code, const char *msg)
+{
+    struct wire_writer w;
+    wire_writer_init(&w, hdr->type, hdr->reqid, WIRE_F_ERROR);
+    wire_put_i32(&w, code);
+    wire_put_str(&w, msg);
+    if (wire_finish(&w) == 0)
+        wire_send(c->sock, &w, NULL, 0);
+    wire_writer_free(&w);
+}
+
+/* Refused connections waiting for their first request (to answer it with the reason), in all
+ * and per user; more are closed at once, without a reply. The per-user bound keeps one user's
+ * refused flood from silencing the refusals of others. */
+#define MAX_REFUSED_PENDING 64
+#define MAX_REFUSED_PENDING_PER_USER 8
+/* A refused connection that sends nothing is closed after this. */
+#define REFUSED_GRACE_MS 2000
+
+/* Warnings a flooding client could repeat at will are logged at most once per 10 s each, with
+ * the number left out since the last one. */
+struct ratelimit {
+    uint64_t last;
+    unsigned suppressed;
+};
+static struct ratelimit rl_refused, rl_input, rl_timeout;
+
+static void warn_limited(struct ratelimit *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void warn_limited(struct ratelimit *rl, const char *fmt, ...)
+{
+    uint64_t now = now_ms();
+    if (rl->last && now - rl->last < 10000) {
+        rl->suppressed++;
+        return;
+    }
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (rl->suppressed)
+        mapi_log(LOG_LVL_WARN, "%s (and %u more like it since the last such message)", msg,
+                 rl->suppressed);
+    else
+        mapi_log(LOG_LVL_WARN, "%s", msg);
+    rl->last = now;
+    rl->suppressed = 0;
 }
 
 static void accept_clients(struct mapid *m)
@@ -154,9 +241,22 @@ static void accept_clients(struct mapid *m)
         struct ucred cred;
         socklen_t len = sizeof(cred);
         struct client *c = calloc(1, sizeof(*c));
-        if (!c || getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        struct user *u = NULL;
+        if (!c || getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+            !(u = user_get(m, cred.uid))) {
             free(c);
             close(s);
+            continue;
+        }
+        struct client *shed = NULL;
+        char why[256];
+        int refuse = user_admit(m, u, &shed, why, sizeof(why));
+        if (refuse &&
+            (m->nrefused >= MAX_REFUSED_PENDING || u->nrefused >= MAX_REFUSED_PENDING_PER_USER)) {
+            warn_limited(&rl_refused, "refused a connection: %s", why);
+            close(s);
+            free(c);
+            user_drop_if_unused(m, u);
             continue;
         }
         /* Replies are small; a client that never reads gets cut off after 2 s. */
@@ -165,17 +265,43 @@ static void accept_clients(struct mapid *m)
         c->sock = s;
         c->uid = cred.uid;
         c->pid = cred.pid;
+        c->user = u;
+        c->since_ms = c->active_ms = now_ms();
+        if (refuse) {
+            c->refused = 1;
+            snprintf(c->refuse_msg, sizeof(c->refuse_msg), "%s", why);
+            m->nrefused++;
+            u->nrefused++;
+            warn_limited(&rl_refused, "refused a connection: %s", why);
+        } else {
+            m->nconns++;
+            u->nconns++;
+        }
         c->next = m->clients;
         m->clients = c;
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
         epoll_ctl(m->epoll_fd, EPOLL_CTL_ADD, s, &ev);
-        mapi_log(LOG_LVL_DEBUG, "client pid %d uid %d connected", (int)c->pid, (int)c->uid);
+        mapi_log(LOG_LVL_DEBUG, "client pid %d uid %d connected%s", (int)c->pid, (int)c->uid,
+                 refuse ? " (refused)" : "");
+        if (shed) {
+            mapi_log(LOG_LVL_WARN,
+                     "max_connections (%d) reached: closed an idle connection of uid %u (pid %d, "
+                     "%d connections, the most) to admit uid %u (%d)",
+                     m->conf.max_connections, (unsigned)shed->uid, (int)shed->pid,
+                     shed->user->nconns, (unsigned)u->uid, u->nconns);
+            client_free(m, shed);
+        }
     }
 }
+
+/* Request buffers start at this size and shrink back to it once a larger request was
+ * handled; they grow only as bytes arrive, never to a length a header merely announces. */
+#define CLIENT_MIN_BUFFER 4096u
 
 /* Reads what the client sent and handles every complete message. */
 static void client_readable(struct mapid *m, struct client *c)
 {
+    char why[256];
     for (;;) {
         size_t want = WIRE_HDR_SIZE;
         struct wire_hdr hdr;
@@ -183,6 +309,12 @@ static void client_readable(struct mapid *m, struct client *c)
             if (wire_parse_header(c->in, &hdr) < 0) {
                 mapi_log(LOG_LVL_WARN, "client pid %d sent a malformed message; disconnected",
                          (int)c->pid);
+                c->dead = 1;
+                return;
+            }
+            if (c->refused) {
+                /* Over a limit at accept: the first request learns why, then EOF. */
+                send_error(c, &hdr, MAPID_LIMIT_EXCEEDED, c->refuse_msg);
                 c->dead = 1;
                 return;
             }
@@ -194,20 +326,31 @@ static void client_readable(struct mapid *m, struct client *c)
                 c->nfds = 0;
                 memmove(c->in, c->in + want, c->inlen - want);
                 c->inlen -= want;
+                c->active_ms = now_ms();
+                c->partial_ms = c->inlen ? c->active_ms : 0;
+                if (c->inlen <= CLIENT_MIN_BUFFER && c->incap > CLIENT_MIN_BUFFER)
+                    user_input_resize(m, c, CLIENT_MIN_BUFFER, why, sizeof(why));
                 if (c->dead)
                     return;
                 continue;
             }
         }
-        if (want > c->incap) {
-            size_t cap = want < 4096 ? 4096 : want;
-            uint8_t *n = realloc(c->in, cap);
-            if (!n) {
+        if (c->inlen == c->incap) {
+            /* Full: double, up to the end of the current message. */
+            size_t cap = c->incap ? c->incap * 2 : CLIENT_MIN_BUFFER;
+            if (cap > want)
+                cap = want > CLIENT_MIN_BUFFER ? want : CLIENT_MIN_BUFFER;
+            if (cap <= c->incap)
+                cap = c->incap + CLIENT_MIN_BUFFER;
+            int rc = user_input_resize(m, c, cap, why, sizeof(why));
+            if (rc) {
+                warn_limited(&rl_input, "client pid %d uid %u: %s; disconnected", (int)c->pid,
+                             (unsigned)c->uid, why);
+                if (c->inlen >= WIRE_HDR_SIZE)
+                    send_error(c, &hdr, rc, why);
                 c->dead = 1;
                 return;
             }
-            c->in = n;
-            c->incap = cap;
         }
         struct iovec iov = {.iov_base = c->in + c->inlen, .iov_len = c->incap - c->inlen};
         union {
@@ -238,10 +381,33 @@ static void client_readable(struct mapid *m, struct client *c)
             c->dead = 1;
             return;
         }
+        if (c->inlen == 0)
+            c->partial_ms = now_ms();
         c->inlen += (size_t)r;
-        if (c->inlen > CLIENT_MAX_BUFFER) {
-            c->dead = 1;
-            return;
+    }
+}
+
+/* Closes the connections whose started request did not arrive within message_timeout, and
+ * refused connections that sent nothing within REFUSED_GRACE_MS. */
+static void sweep_clients(struct mapid *m)
+{
+    uint64_t now = now_ms();
+    for (struct client *c = m->clients, *next; c; c = next) {
+        next = c->next;
+        if (c->refused && now - c->since_ms >= REFUSED_GRACE_MS) {
+            client_free(m, c);
+        } else if (c->partial_ms && now - c->partial_ms >= (uint64_t)m->conf.message_timeout) {
+            warn_limited(&rl_timeout,
+                         "client pid %d uid %u sent %zu bytes of a request and not the rest "
+                         "within %d ms (message_timeout); disconnected",
+                         (int)c->pid, (unsigned)c->uid, c->inlen, m->conf.message_timeout);
+            if (c->inlen >= WIRE_HDR_SIZE) {
+                struct wire_hdr hdr;
+                if (wire_parse_header(c->in, &hdr) == 0)
+                    send_error(c, &hdr, MAPID_LIMIT_EXCEEDED,
+                               "the request did not arrive whole within message_timeout");
+            }
+            client_free(m, c);
         }
     }
 }
@@ -318,6 +484,20 @@ int main(int argc, char **argv)
      * raised to its maximum. */
     int sfd = daemon_setup(daemonize, 0);
     spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* Connections may take at most half the descriptors: the rest are for flows (memfds,
+     * rings, trace files), so a flood of connections cannot starve them. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+        long most = ((long)nofile.rlim_cur - 64) / 2;
+        if (most < 8)
+            most = 8;
+        if (m->conf.max_connections > most) {
+            mapi_log(LOG_LVL_INFO,
+                     "max_connections lowered from %d to %ld (half of the descriptor limit %ld)",
+                     m->conf.max_connections, most, (long)nofile.rlim_cur);
+            m->conf.max_connections = (int)most;
+        }
+    }
     m->listen_fd = make_listener(m);
     m->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (sfd < 0 || m->listen_fd < 0 || m->epoll_fd < 0) {
@@ -331,11 +511,15 @@ int main(int argc, char **argv)
     mapi_log(LOG_LVL_INFO, "mapid %s ready on %s (%d devices, %d function libraries)", MAPI_VERSION,
              m->conf.socket, m->conf.ndevices, m->nlibs);
     int running = 1;
+    uint64_t next_sweep = 0;
     while (running) {
         struct epoll_event evs[64];
-        int n = epoll_wait(m->epoll_fd, evs, 64, -1);
+        /* Timeouts are checked every SWEEP_MS while there are clients. */
+        int n = epoll_wait(m->epoll_fd, evs, 64, m->clients ? SWEEP_MS : -1);
         if (n < 0 && errno != EINTR)
             break;
+        batch_evs = evs;
+        batch_n = n > 0 ? n : 0;
         for (int i = 0; i < n; i++) {
             void *tag = evs[i].data.ptr;
             if (!tag)
@@ -353,12 +537,14 @@ int main(int argc, char **argv)
                 if (c->dead || (evs[i].events & (EPOLLHUP | EPOLLERR))) {
                     mapi_log(LOG_LVL_DEBUG, "client pid %d gone", (int)c->pid);
                     client_free(m, c);
-                    /* later events of this batch may name the freed client */
-                    for (int j = i + 1; j < n; j++)
-                        if (evs[j].data.ptr == c)
-                            evs[j].data.ptr = NULL;
                 }
             }
+        }
+        batch_n = 0;
+        uint64_t now = now_ms();
+        if (now >= next_sweep) {
+            sweep_clients(m);
+            next_sweep = now + SWEEP_MS;
         }
     }
     shutdown_all(m);

@@ -155,17 +155,34 @@ struct device {
     struct device *parked_next; /* m->parked */
 };
 
+/* What one uid holds across all its connections (users.c). */
+struct user {
+    uid_t uid;
+    int nconns;           /* admitted connections */
+    int nrefused;         /* refused connections waiting for their error reply */
+    int nflows;           /* flows, connected or not */
+    uint64_t shm_bytes;   /* shared memory of the connected flows */
+    uint64_t input_bytes; /* request buffers of the connections */
+    struct user *next;
+};
+
 struct client {
     int sock;
     uid_t uid;
     pid_t pid;
-    uint8_t *in;
+    struct user *user;
+    uint8_t *in; /* request buffer, grown as bytes arrive (counted in user->input_bytes) */
     size_t inlen, incap;
     int fds[WIRE_MAX_FDS];
     int nfds;
     int nflows;
     uint64_t shm_bytes;
     int dead;
+    int refused; /* over a limit: the first request gets refuse_msg, then EOF */
+    char refuse_msg[256];
+    uint64_t since_ms;   /* CLOCK_MONOTONIC ms: accepted */
+    uint64_t active_ms;  /* last complete request */
+    uint64_t partial_ms; /* when the request now in the buffer started, 0 if none */
     struct client *next;
 };
 
@@ -181,6 +198,10 @@ struct mapid {
     struct flow *flows;
     int next_flowid;
     struct client *clients;
+    struct user *users;
+    int nconns;           /* admitted connections */
+    int nrefused;         /* refused connections not yet closed */
+    uint64_t input_bytes; /* request buffers of all connections */
     int listen_fd;
     int epoll_fd;
     int offline_counter;
@@ -232,6 +253,25 @@ void device_release(struct mapid *m, struct device *d, const char *why);
 void device_flow_gone(struct mapid *m, struct device *d);
 /* Shutdown: stops and frees every device left (live ones; parked ones are only stopped). */
 void device_destroy_all(struct mapid *m);
+
+/* users.c: per-uid accounting and admission (see the file comment) */
+/* The user of uid, created if needed. NULL when out of memory. */
+struct user *user_get(struct mapid *m, uid_t uid);
+/* Frees u when nothing counts on it any more. */
+void user_drop_if_unused(struct mapid *m, struct user *u);
+/* May a new connection of u be admitted? 0 (then *shed, if set, is a connection of the
+ * heaviest user to close to make room), or MAPID_LIMIT_EXCEEDED with a message naming the key. */
+int user_admit(struct mapid *m, struct user *u, struct client **shed, char *msg, size_t msglen);
+/* Before starting the capture thread of trace device d: 0, or MAPID_LIMIT_EXCEEDED with msg
+ * when d's uid already runs max_threads_per_user of them. */
+int user_thread_check(struct mapid *m, const struct device *d, char *msg, size_t msglen);
+/* Resizes c's request buffer to newcap bytes (0 frees it), within max_input_per_user and
+ * max_input_total. 0, or an error number with msg (the buffer is then unchanged). */
+int user_input_resize(struct mapid *m, struct client *c, size_t newcap, char *msg, size_t msglen);
+
+/* sockdir.c: creates the socket's directory when missing (mode 0750, group group) and checks
+ * that no other user can replace the socket (see the file comment). 0, or -1 with msg. */
+int sockdir_prepare(const char *path, const char *group, char *msg, size_t msglen);
 
 /* flow.c */
 struct flow *flow_create(struct mapid *m, struct client *c, struct device *d);

@@ -23,7 +23,7 @@
     X(3081, MDLIB_FLOW_ALREADY_ACTIVE, "flow already active")                                      \
     X(3083, MDLIB_FILE_EXSISTS, "file already exists")                                             \
     X(3084, MAPID_MEM_ALLOCATION_ERROR, "error allocating memory")                                 \
-    X(3085, MAPID_LIMIT_EXCEEDED, "per-client limit of mapi.conf exceeded")                        \
+    X(3085, MAPID_LIMIT_EXCEEDED, "per-user limit of mapi.conf exceeded")                          \
     X(3086, MAPID_PERMISSION_DENIED, "permission denied: the flow belongs to another user")        \
     X(3200, MAPID_NO_DRIVER, "no driver found for this device")                                    \
     X(3201, MAPID_NO_FD, "could not receive file descriptor")                                      \
