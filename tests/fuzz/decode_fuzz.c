@@ -28,7 +28,8 @@
 #include "common/decode.h"
 #include "mapi/flib.h"
 
-static const uint16_t linktypes[] = {1, 1, 1, 1, 113, 276, 12, 101, 228, 229, 0, 108, 9, 50, 104, 14};
+static const uint16_t linktypes[] = {1,   1,   1, 1,   113, 276, 12,  101,
+                                     228, 229, 0, 108, 9,   50,  104, 14};
 #define NLT (sizeof linktypes / sizeof linktypes[0])
 #define NONE MAPI_OFF_NONE
 
@@ -107,14 +108,15 @@ static void check_contract(const uint8_t *f, const struct mapi_pkt *p)
             abort();
         if (v6 && (memcmp(p->src, ip + 8, 16) != 0 || memcmp(p->dst, ip + 24, 16) != 0))
             abort();
-    } else if (p->l3_off != NONE || (p->flags & (MAPI_PKT_L4 | MAPI_PKT_FRAGMENT)) ||
-               p->sport || p->dport) {
+    } else if (p->l3_off != NONE || (p->flags & (MAPI_PKT_L4 | MAPI_PKT_FRAGMENT)) || p->sport ||
+               p->dport) {
         abort();
     }
     if (p->flags & MAPI_PKT_L4) {
         if ((p->flags & MAPI_PKT_FRAGMENT) || p->l4_off == NONE)
             abort();
-        if (p->l4_off < p->l3_off + (v4 ? 20u : 40u) || (uint32_t)p->l4_off + l4_min(p->l4proto) > cap)
+        if (p->l4_off < p->l3_off + (v4 ? 20u : 40u) ||
+            (uint32_t)p->l4_off + l4_min(p->l4proto) > cap)
             abort();
         const uint8_t *l4 = f + p->l4_off;
         int ports = p->l4proto == 6 || p->l4proto == 17 || p->l4proto == 136 || p->l4proto == 132;
@@ -157,7 +159,8 @@ static void check_prefix(const struct mapi_pkt *c, const struct mapi_pkt *p)
             abort();
     }
     /* The cut kept the whole header: it must find it. */
-    if ((p->flags & ipf) && c->caplen >= (uint32_t)p->l3_off + ((p->flags & MAPI_PKT_IPV4) ? 20 : 40) &&
+    if ((p->flags & ipf) &&
+        c->caplen >= (uint32_t)p->l3_off + ((p->flags & MAPI_PKT_IPV4) ? 20 : 40) &&
         !(c->flags & ipf))
         abort();
     if ((p->flags & MAPI_PKT_L4) && c->caplen >= (uint32_t)p->l4_off + l4_min(p->l4proto) &&
