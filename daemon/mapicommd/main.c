@@ -30,7 +30,7 @@
 struct mapi_conf g_conf;
 struct net_ctx *g_netctx;
 char g_hostname[256];
-volatile int g_stopping;
+_Atomic int g_stopping; /* set by the main thread at shutdown, read by every session thread */
 
 static void usage(FILE *out)
 {

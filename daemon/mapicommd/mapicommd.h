@@ -76,7 +76,7 @@ const char *dimapi_type_name(unsigned type);
 extern struct mapi_conf g_conf;
 extern struct net_ctx *g_netctx;
 extern char g_hostname[256];
-extern volatile int g_stopping;
+extern _Atomic int g_stopping;
 
 /* ---- session.c ----------------------------------------------------------------------- */
 
