@@ -12,8 +12,9 @@
 #                         and run each for FUZZ_SECONDS (default 60) from its seed corpus;
 #                         fails on a crash or a broken property (tests/fuzz/fuzz.sh)
 #   make tsan, test-tsan  build in ./build-tsan with ThreadSanitizer and run the threaded tests
-#                         (TSAN_TESTS: libmapi's unit tests, mapicommd, remote_loopback); fails
-#                         on any ThreadSanitizer report (scripts/tsan.sh)
+#                         (TSAN_TESTS: libmapi's unit tests, mapicommd, remote_loopback, dimapi,
+#                         multi_client, to_buffer); fails on any ThreadSanitizer report
+#                         (scripts/tsan.sh; third-party suppressions in scripts/tsan.supp)
 #   make check-builds     -Werror builds of every MATRIX_CC x MATRIX_TYPES (gcc, clang x Debug,
 #                         Release, RelWithDebInfo, MinSizeRel, default) in ./build-matrix
 #   make install PREFIX=/usr/local
@@ -30,8 +31,9 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MAPI_WERROR ?= ON
 # The threaded tests run under ThreadSanitizer: libmapi's unit tests (the local back end
-# against a fake mapid thread), mapicommd, and libmapi's remote back end over loopback.
-TSAN_TESTS ?= ^(libmapi_wire|mapicommd|remote_loopback)$$
+# against a fake mapid thread), mapicommd, libmapi's remote back end over loopback and with
+# several sensors (dimapi), and mapid's capture threads with several clients and rings.
+TSAN_TESTS ?= ^(libmapi_wire|mapicommd|remote_loopback|dimapi|multi_client|to_buffer)$$
 MATRIX_CC ?= gcc clang
 MATRIX_TYPES ?= Debug Release RelWithDebInfo MinSizeRel default
 PREFIX ?= /usr/local
