@@ -7,8 +7,9 @@
  *   - an accepted file gives terminated strings within their fields, a non-empty socket path,
  *     absolute paths for the path keys (relative ones are made relative to the file's
  *     directory), a device name in every [driver] section;
- *   - round trip: the loaded configuration written back as mapi.conf text (the keys below)
- *     loads again, to the same values.
+ *   - round trip: the loaded configuration written back as mapi.conf text (mapi_conf_write:
+ *     every key of conf.c's tables, every section) loads again, to the same values (it writes
+ *     the same text again).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -35,13 +36,6 @@ static void write_file(const char *path, const void *data, size_t size)
 
 #define STRLEN_OK(field) (strnlen((field), sizeof(field)) < sizeof(field))
 
-static const char *const str_keys[] = {
-    "libpath",           "drvpath",       "libs",
-    "logfile",           "socket",        "socket_group",
-    "dimapi_listen",     "dimapi_cert",   "dimapi_key",
-    "dimapi_client_ca",  "dimapi_ca",     "dimapi_client_cert",
-    "dimapi_client_key", "anon_key_file",
-};
 static const char *const path_keys[] = {"libpath",
                                         "drvpath",
                                         "logfile",
@@ -83,73 +77,28 @@ static void check_loaded(const struct mapi_conf *c)
     }
 }
 
-/* Writes c as mapi.conf text; returns the length, or 0 when a line would be too long. */
-static size_t serialise(const struct mapi_conf *c, char *out, size_t cap)
+/* c as mapi.conf text (mapi_conf_write) in a malloc'd string, or NULL when a line is too long
+ * for the loader (4096 bytes with the newline; values may fill their 4096-byte fields). */
+static char *serialise(const struct mapi_conf *c)
 {
-    size_t n = 0;
-#define PUT(...)                                                                                   \
-    do {                                                                                           \
-        int w_ = snprintf(out + n, cap - n, __VA_ARGS__);                                          \
-        if (w_ < 0 || (size_t)w_ >= cap - n || w_ > 4000)                                          \
-            return 0;                                                                              \
-        n += (size_t)w_;                                                                           \
-    } while (0)
-    for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++)
-        PUT("%s=%s\n", str_keys[i], mapi_conf_string(c, str_keys[i]));
-    PUT("dimapi_port=%d\nsyslog_level=%d\nbuffer_size=%llu\n", c->dimapi_port, c->syslog_level,
-        (unsigned long long)c->buffer_size);
-    PUT("max_flows_per_client=%d\nmax_functions_per_flow=%d\nmax_shm_per_client=%llu\n",
-        c->max_flows_per_client, c->max_functions_per_flow,
-        (unsigned long long)c->max_shm_per_client);
-    PUT("dimapi_plaintext=%d\ndimapi_timeout=%d\ndimapi_max_clients=%d\n"
-        "dimapi_idle_timeout=%d\n",
-        c->dimapi_plaintext, c->dimapi_timeout, c->dimapi_max_clients, c->dimapi_idle_timeout);
-    for (int i = 0; i < c->ndevices; i++) {
-        const struct mapi_conf_device *d = &c->devices[i];
-        PUT("[driver]\ndevice=%s\ndriver=%s\ndescription=%s\nalias=%s\n", d->device, d->driver,
-            d->description, d->alias);
-        PUT("promisc=%d\nsnaplen=%u\nring_size=%u\nlink_speed=%d\nmpls=%d\nvlan=%d\n", d->promisc,
-            d->snaplen, d->ring_bytes, d->link_speed, d->mpls, d->vlan);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    if (!out || mapi_conf_write(c, out) != 0)
+        abort();
+    if (fclose(out) != 0)
+        abort();
+    for (const char *l = buf; *l;) {
+        const char *nl = strchr(l, '\n');
+        if (!nl)
+            abort(); /* every line ends with a newline */
+        if (nl - l >= 4000) {
+            free(buf);
+            return NULL;
+        }
+        l = nl + 1;
     }
-    for (int i = 0; i < c->nformats; i++) {
-        const struct mapi_conf_format *f = &c->formats[i];
-        PUT("[format]\nformat=%s\ndriver=%s\ndescription=%s\n", f->format, f->driver,
-            f->description);
-    }
-#undef PUT
-    return n;
-}
-
-static int same(const struct mapi_conf *a, const struct mapi_conf *b)
-{
-    for (size_t i = 0; i < sizeof str_keys / sizeof str_keys[0]; i++)
-        if (strcmp(mapi_conf_string(a, str_keys[i]), mapi_conf_string(b, str_keys[i])) != 0)
-            return 0;
-    if (a->dimapi_port != b->dimapi_port || a->syslog_level != b->syslog_level ||
-        a->buffer_size != b->buffer_size || a->max_flows_per_client != b->max_flows_per_client ||
-        a->max_functions_per_flow != b->max_functions_per_flow ||
-        a->max_shm_per_client != b->max_shm_per_client ||
-        a->dimapi_plaintext != b->dimapi_plaintext || a->dimapi_timeout != b->dimapi_timeout ||
-        a->dimapi_max_clients != b->dimapi_max_clients ||
-        a->dimapi_idle_timeout != b->dimapi_idle_timeout || a->ndevices != b->ndevices ||
-        a->nformats != b->nformats)
-        return 0;
-    for (int i = 0; i < a->ndevices; i++) {
-        const struct mapi_conf_device *x = &a->devices[i], *y = &b->devices[i];
-        if (strcmp(x->device, y->device) || strcmp(x->driver, y->driver) ||
-            strcmp(x->description, y->description) || strcmp(x->alias, y->alias) ||
-            x->promisc != y->promisc || x->snaplen != y->snaplen ||
-            x->ring_bytes != y->ring_bytes || x->link_speed != y->link_speed ||
-            x->mpls != y->mpls || x->vlan != y->vlan)
-            return 0;
-    }
-    for (int i = 0; i < a->nformats; i++) {
-        const struct mapi_conf_format *x = &a->formats[i], *y = &b->formats[i];
-        if (strcmp(x->format, y->format) || strcmp(x->driver, y->driver) ||
-            strcmp(x->description, y->description))
-            return 0;
-    }
-    return 1;
+    return buf;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -172,15 +121,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     check_loaded(&c);
-    static char text[1 << 20];
-    size_t n = serialise(&c, text, sizeof text);
-    if (n > 0) {
-        write_file(path2, text, n);
+    char *text = serialise(&c);
+    if (text) {
+        write_file(path2, text, strlen(text));
         char err2[8192] = "";
         if (mapi_conf_load(&c2, path2, err2, sizeof err2) != 0)
             abort(); /* what was accepted, written back, is accepted */
-        if (!same(&c, &c2))
-            abort();
+        char *text2 = serialise(&c2);
+        if (!text2 || strcmp(text, text2) != 0)
+            abort(); /* ... to the same values (every key of the table, every section) */
+        free(text2);
+        free(text);
         mapi_conf_free(&c2);
     }
     mapi_conf_free(&c);
