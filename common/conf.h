@@ -8,7 +8,10 @@
  * dimapi_listen=, dimapi_cert=, dimapi_key=, dimapi_client_ca=, dimapi_ca=,
  * dimapi_client_cert=, dimapi_client_key=, dimapi_plaintext=, dimapi_timeout=,
  * dimapi_max_clients=, dimapi_idle_timeout= (see struct mapi_conf), anon_key_file= (the
- * default key of anonflib's keyed functions).
+ * default key of anonflib's keyed functions), anon_key_group= (who may use it), and the bounds
+ * of function libraries' per-packet work: regexp_match_limit=, regexp_heap_limit=,
+ * regexp_time_limit= (REGEXP), print_packet_rate=, print_packet_burst= (PRINT_PACKET),
+ * res2file_max_empty= (RES2FILE).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
  * socket, the dimapi_* files, anon_key_file) are relative to the directory of the
  * configuration file.
@@ -67,6 +70,14 @@ struct mapi_conf {
     int dimapi_idle_timeout;       /* mapicommd: ms a connection may stay silent before its
                                       handshake / first request, default 10000 */
     char anon_key_file[4096];      /* anonflib: file holding the default anonymisation key */
+    char anon_key_group[64];       /* group whose members (and root) may use anon_key_file;
+                                      default "" = root only */
+    int regexp_match_limit;        /* PCRE2 match limit per start position, default 1000 */
+    uint64_t regexp_heap_limit;    /* PCRE2 backtracking memory per match, default 1 MiB */
+    int regexp_time_limit;         /* us one REGEXP rule may spend on one packet, default 1000 */
+    int print_packet_rate;         /* PRINT_PACKET lines per second per flow, default 10 */
+    int print_packet_burst;        /* PRINT_PACKET lines in a burst, default 100 */
+    int res2file_max_empty;        /* RES2FILE empty periods written in a row, default 100 */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;
@@ -86,6 +97,12 @@ const char *mapi_conf_default_path(void);
 /* The value of a string key of c (a global key of the table in conf.c, e.g. "logfile"), or
  * NULL if there is no such string key. Points into c. */
 const char *mapi_conf_string(const struct mapi_conf *c, const char *key);
+/*
+ * The value of any global key of c as text: string keys as mapi_conf_string, numbers in
+ * decimal (formatted into per-thread storage, valid until the next call on this thread).
+ * NULL if there is no such key.
+ */
+const char *mapi_conf_text(const struct mapi_conf *c, const char *key);
 /* Parses "16M"-style sizes. Returns 0 or -1. */
 int mapi_parse_size(const char *s, uint64_t *out);
 

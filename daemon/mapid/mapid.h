@@ -221,6 +221,9 @@ void flow_tick(struct flow *f, uint64_t ts);
 /* Capture thread, end of a trace: the flush() callbacks of f, then wakes its readers. */
 void flow_flush(struct flow *f);
 
+/* perms.c: host->may_use_site_key (see mapi/flib.h) */
+int perms_may_use_site_key(const struct mapi_fn_instance *fi);
+
 /* refs.c: the reference part of the host API (see mapi/flib.h) */
 struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid);
 uint32_t refs_size(const struct mapi_ref *r);
