@@ -305,6 +305,7 @@ ANONFLIB_HIDDEN int anon_hash(struct anon_rule *r, const uint8_t *in, size_t len
 /* ---- print.c ---- */
 ANONFLIB_HIDDEN int anon_print_instance(struct mapi_fn_instance *fi);
 ANONFLIB_HIDDEN int anon_print_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+ANONFLIB_HIDDEN void anon_print_cleanup(struct mapi_fn_instance *fi);
 /* Formats a one-line decode of pkt (like tcpdump -n -v) into buf. Returns the length. */
 ANONFLIB_HIDDEN size_t anon_format_packet(const struct mapi_pkt *pkt, char *buf, size_t size);
 
