@@ -108,6 +108,10 @@ struct flow {
     int has_tick;           /* a function has a tick() callback (set at connect) */
     uint64_t last_ts;       /* capture thread: latest time given to tick() (never goes back) */
     struct flow_cell *cell; /* status readable from capture threads, outlives the flow */
+    /* Time the capture thread spent in this flow's functions (tick and process), ns,
+     * estimated by sampling (device.c); written by the capture thread only, read atomically by
+     * FLOW_INFO. A follower of function sharing is not charged: its leader runs the chain. */
+    uint64_t cpu_ns;
     atomic_int refs;
     atomic_int closed;
     struct flow *next; /* in the global list, ordered by id */
