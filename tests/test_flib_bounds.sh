@@ -16,6 +16,7 @@
 #  2. PRINT_PACKET flood: EVIL prints every packet of weibo.pcap with print_packet_burst=5 and
 #     print_packet_rate=1: at most 5 + (seconds the run took + 1) lines reach the log, and the
 #     suppressed lines are counted there: printed + suppressed = 498.
+#  2b. STR_SEARCH with 17 alternatives is refused (3505), 16 are accepted.
 #  3. RES2FILE after a timestamp jump: EVIL runs RES2FILE (1 s intervals) over PKT_COUNTER on a
 #     trace made of weibo's packets, then the same packets 10^6 s later. The file keeps at most
 #     res2file_max_empty=50 empty lines in a row and then one "# N empty intervals skipped" line;
@@ -240,6 +241,16 @@ else
     fail "PRINT_PACKET: client '$out', $printed lines logged (bound $bound), suppressed '$suppressed'"
 fi
 victim_count tr "after PRINT_PACKET"
+
+# 2b. STR_SEARCH with many alternatives (each a memmem over every packet: 1000 cost 2 ms per
+# packet): more than 16 are refused with 3505, 16 work.
+alts() { "$PY" -c "import sys; print('||'.join('zq%d' % i for i in range(int(sys.argv[1]))))" "$1"; }
+got=$("${AS_EVIL[@]}" "$TBIN/mapi_count" -s -t 30 "$TMPD/weibo.pcap" pcap "$(alts 17)" \
+    "$(alts 16)" 2>&1 | awk -F '\t' '{ print $2 "/" $3 }' | tr '\n' ' ') || true
+case "$got" in
+"ERR/3505 "[0-9]*/[0-9]*" ") pass "STR_SEARCH: 17 alternatives refused with 3505, 16 accepted" ;;
+*) fail "STR_SEARCH with 17 and 16 alternatives: got '$got', expected 'ERR/3505 N/M '" ;;
+esac
 
 # 3. RES2FILE over a timestamp jump
 "$PY" - "$TMPD/weibo.pcap" "$TMPD/jump.pcap" <<'EOF'
