@@ -72,6 +72,7 @@ anon()
     if [ "$who" = root ]; then
         "$TBIN/mapi_anontest" "$TMPD/weibo.pcap" "$TMPD/out/$out" "$@" 2>&1 || true
     else
+        # shellcheck disable=SC2178 # a nameref to the array AS_<who> of make_user
         local -n pre="AS_$who"
         "${pre[@]}" "$TBIN/mapi_anontest" "$TMPD/weibo.pcap" "$TMPD/out/$out" "$@" 2>&1 || true
     fi

@@ -140,6 +140,7 @@ EOF
     {
         local who=$1
         shift
+        # shellcheck disable=SC2178 # a nameref to the array AS_<who> of make_user
         local -n pre="AS_$who"
         "${pre[@]}" env PYTHONPATH="$SRC/tests" "$PY" "$TMPD/holder.py" "$TMPD/live.sock" fb0 \
             "$TMPD/out/$who.state" "$TMPD/stop" "$@" >"$TMPD/$who.err" 2>&1 &

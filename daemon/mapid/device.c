@@ -268,7 +268,7 @@ static void idle_tick(struct device *d)
  * batch to batch (a flow cannot arrange to be expensive only on packets never timed), and the
  * time of the sampled packets is scaled to the batch. Small batches are timed whole.
  */
-#define COST_STRIDE 16 /* a power of two, 16 (the offset takes 4 random bits) */
+#define COST_STRIDE 64 /* a power of two: the offset takes the top 6 bits of rng */
 
 static uint64_t cost_now(void)
 {
@@ -357,7 +357,7 @@ static void *capture_thread(void *arg)
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        int phase = stride == 1 ? 0 : (int)(rng >> 60); /* 0..15: COST_STRIDE */
+        int phase = stride == 1 ? 0 : (int)(rng >> 58); /* 0..COST_STRIDE - 1 */
         int sampled = 0;
         for (int j = 0; j < nrun; j++)
             cost[j] = 0;

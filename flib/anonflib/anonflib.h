@@ -185,6 +185,7 @@ struct anon_rule {
     uint64_t re_heap;          /* REGEXP: bytes of backtracking memory (regexp_heap_limit) */
     uint64_t re_time_ns;       /* REGEXP: time per packet (regexp_time_limit), 0 = none */
     uint64_t re_t0;            /* REGEXP, per packet: clock at the second search call */
+    uint64_t re_c0;            /* REGEXP, per packet: thread CPU time once re_t0 + limit passed */
     uint32_t re_calls;         /* REGEXP, per packet: pcre2_match calls so far */
     int re_stop;               /* REGEXP, per packet: a limit was reached, search no more */
     uint64_t re_stopped;       /* REGEXP: packets on which a limit stopped the search */
