@@ -27,8 +27,10 @@ static int uid_in_group(uid_t uid, const char *group)
     struct group gr, *grp = NULL;
     struct passwd pw, *pwp = NULL;
     if (getgrnam_r(group, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
-        mapi_log(LOG_LVL_WARN, "anon_key_group=%s: no such group; only root may use the site key",
-                 group);
+        static int warned; /* control thread only; once, whoever asks */
+        if (!warned++)
+            mapi_log(LOG_LVL_WARN,
+                     "anon_key_group=%s: no such group; only root may use the site key", group);
         return 0;
     }
     gid_t want = grp->gr_gid;
