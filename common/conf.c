@@ -63,6 +63,7 @@ static const struct key_def global_keys[] = {
     NUM_KEY(struct mapi_conf, "print_packet_rate", K_INT, print_packet_rate),
     NUM_KEY(struct mapi_conf, "print_packet_burst", K_INT, print_packet_burst),
     NUM_KEY(struct mapi_conf, "res2file_max_empty", K_INT, res2file_max_empty),
+    NUM_KEY(struct mapi_conf, "bpf_filter_max_len", K_INT, bpf_filter_max_len),
     {"devgroup", K_IGNORE, 0, 0},
     {NULL, K_IGNORE, 0, 0},
 };
@@ -111,6 +112,7 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->print_packet_rate = 10;
     c->print_packet_burst = 100;
     c->res2file_max_empty = 100;
+    c->bpf_filter_max_len = 1024;
 }
 
 const char *mapi_conf_string(const struct mapi_conf *c, const char *key)

@@ -11,7 +11,7 @@
  * default key of anonflib's keyed functions), anon_key_group= (who may use it), and the bounds
  * of function libraries' per-packet work: regexp_match_limit=, regexp_heap_limit=,
  * regexp_time_limit= (REGEXP), print_packet_rate=, print_packet_burst= (PRINT_PACKET),
- * res2file_max_empty= (RES2FILE).
+ * res2file_max_empty= (RES2FILE), bpf_filter_max_len= (BPF_FILTER's compile time).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
  * socket, the dimapi_* files, anon_key_file) are relative to the directory of the
  * configuration file.
@@ -78,6 +78,7 @@ struct mapi_conf {
     int print_packet_rate;         /* PRINT_PACKET lines per second per flow, default 10 */
     int print_packet_burst;        /* PRINT_PACKET lines in a burst, default 100 */
     int res2file_max_empty;        /* RES2FILE empty periods written in a row, default 100 */
+    int bpf_filter_max_len;        /* BPF_FILTER expression bytes, default 1024, 0 = no limit */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;

@@ -17,6 +17,8 @@
 #     print_packet_rate=1: at most 5 + (seconds the run took + 1) lines reach the log, and the
 #     suppressed lines are counted there: printed + suppressed = 498.
 #  2b. STR_SEARCH with 17 alternatives is refused (3505), 16 are accepted.
+#  2c. A 5.6 KB BPF_FILTER expression (10 s of libpcap compiling on the control thread) is
+#      refused with 7001 (bpf_filter_max_len=1024), a 1 KB one compiled.
 #  3. RES2FILE after a timestamp jump: EVIL runs RES2FILE (1 s intervals) over PKT_COUNTER on a
 #     trace made of weibo's packets, then the same packets 10^6 s later. The file keeps at most
 #     res2file_max_empty=50 empty lines in a row and then one "# N empty intervals skipped" line;
@@ -251,6 +253,21 @@ got=$("${AS_EVIL[@]}" "$TBIN/mapi_count" -s -t 30 "$TMPD/weibo.pcap" pcap "$(alt
 case "$got" in
 "ERR/3505 "[0-9]*/[0-9]*" ") pass "STR_SEARCH: 17 alternatives refused with 3505, 16 accepted" ;;
 *) fail "STR_SEARCH with 17 and 16 alternatives: got '$got', expected 'ERR/3505 N/M '" ;;
+esac
+
+# 2c. BPF_FILTER: libpcap compiles on mapid's control thread in time growing about cubically
+# with the expression (this 5.6 KB one took 10 s, blocking every user): more than
+# bpf_filter_max_len (1024) bytes is refused with 7001 at once; 1 KB is compiled.
+ports() { "$PY" -c "import sys; print(' or '.join('port %d' % (10000 + i) for i in range(int(sys.argv[1]))))" "$1"; }
+t0=$(date +%s)
+got=$("${AS_EVIL[@]}" "$TBIN/mapi_count" -t 30 "$TMPD/weibo.pcap" pcap "$(ports 400)" \
+    "$(ports 70)" 2>&1 | awk -F '\t' '{ print $2 "/" $3 }' | tr '\n' ' ') || true
+t1=$(date +%s)
+case "$got" in
+"ERR/7001 "[0-9]*/[0-9]*" ")
+    pass "BPF_FILTER: a 5.6 KB expression refused with 7001, 1 KB compiled ($((t1 - t0)) s)"
+    ;;
+*) fail "BPF_FILTER of 5.6 KB and 1 KB: got '$got', expected 'ERR/7001 N/M '" ;;
 esac
 
 # 3. RES2FILE over a timestamp jump
