@@ -3,7 +3,7 @@
  * code both sides run on it. Internal to MAPI (not installed; libmapi and mapid are built
  * together, MAPI_SHM_VERSION names the layout).
  *
- * Trust: mapid is a trust boundary (docs/security-shm.md). mapid never reads memory a client
+ * Trust: mapid is a trust boundary (docs/security.md). mapid never reads memory a client
  * can write except the small consumer block of a ring (3. below), whose every field it either
  * validates (tail) or only uses as a hint (waiting flags, futex words: a wrong value costs only
  * a system call or a wake-up of that client's own ring, and every wait is bounded).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test_devices_hostile.sh - trace devices against a hostile local user (issue 10, items
-# 1, 3, 4; docs/security-devices.md). An unprivileged user made by the test (EVIL) attacks
+# 1, 3, 4; docs/security.md). An unprivileged user made by the test (EVIL) attacks
 # mapid with a raw client (tests/devices_hostile.py, phases described there):
 #  * device lifetime: DELETE_OFFLINE_DEVICE of an offline flow's device, closing the owning
 #    flow under a second flow, the creator leaving or deleting the device under another

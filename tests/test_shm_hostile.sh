@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/test_shm_hostile.sh - a hostile user against mapid's shared memory (issue 10 #2, #18;
-# docs/security-shm.md). Needs root (it creates two throwaway users); exit 77 otherwise.
+# docs/security.md). Needs root (it creates two throwaway users); exit 77 otherwise.
 #
 #  * seal: the attacker (tests/mapi_shmattack.c, stock libmapi keeping the descriptors mapid
 #    sent) tries every way to write the result region, the ring's producer header and its data

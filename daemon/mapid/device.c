@@ -4,7 +4,7 @@
  * its driver, decodes every packet once (common/decode.h), takes references on the device's
  * active flows and runs each packet through each flow in turn (see mapid.h for the locking).
  *
- * Lifetime of trace devices (docs/security-devices.md): the creating client holds one until it
+ * Lifetime of trace devices (docs/security.md): the creating client holds one until it
  * lets go (device_release); then it is retired and freed when the last flow on it closes
  * (device_flow_gone). Flows never delete devices. A capture thread that does not stop within
  * MAPID_STOP_TIMEOUT_MS is left running and its device parked (never freed), so a function

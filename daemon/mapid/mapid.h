@@ -135,7 +135,7 @@ struct device {
     uint32_t snaplen;
     int status; /* mapi_offline_device_status_t for trace files */
     uid_t uid;
-    /* Lifetime of a trace device (control thread only; see docs/security-devices.md). The
+    /* Lifetime of a trace device (control thread only; see docs/security.md). The
      * creator holds it (held) until DELETE_OFFLINE_DEVICE, its disconnect, or the close of
      * the flow that CREATE_OFFLINE_FLOW made (owns_device); then it is retired: capture
      * stopped, source closed, unlinked from m->devices (no new flows), the flows still on it

@@ -3,7 +3,7 @@
 # (-fsanitize=fuzzer,address,undefined) and runs each for a bounded time, starting from its
 # seed corpus tests/fuzz/corpus/<target>/ (SOURCES there says where the seeds come from).
 # Every target checks properties, not only crashes (see the comment at the top of each
-# <target>_fuzz.c and docs/security-fuzzing.md). `make fuzz` and .ci/run call this.
+# <target>_fuzz.c and docs/security.md). `make fuzz` and .ci/run call this.
 #
 # Usage: tests/fuzz/fuzz.sh [-t SECONDS] [-o DIR] [TARGET...]
 #   -t SECONDS  fuzzing time per target (default $FUZZ_SECONDS, else 60)
