@@ -143,6 +143,59 @@ const char *mapi_conf_string(const struct mapi_conf *c, const char *key)
     return NULL;
 }
 
+/* Writes the keys of one table for the struct at base; an alias (a key whose field an earlier
+ * key of the table already wrote) is skipped. */
+static int write_keys(const struct key_def *keys, const void *base, FILE *out)
+{
+    int rc = 0;
+    for (const struct key_def *k = keys; k->name; k++) {
+        if (k->type == K_IGNORE)
+            continue;
+        int alias = 0;
+        for (const struct key_def *e = keys; e != k; e++)
+            alias |= e->type != K_IGNORE && e->offset == k->offset;
+        if (alias)
+            continue;
+        const char *p = (const char *)base + k->offset;
+        switch (k->type) {
+        case K_STR:
+            rc |= fprintf(out, "%s=%s\n", k->name, p) < 0;
+            break;
+        case K_INT: {
+            int v;
+            memcpy(&v, p, sizeof(v));
+            rc |= fprintf(out, "%s=%d\n", k->name, v) < 0;
+            break;
+        }
+        case K_SIZE32: {
+            uint32_t v;
+            memcpy(&v, p, sizeof(v));
+            rc |= fprintf(out, "%s=%u\n", k->name, v) < 0;
+            break;
+        }
+        case K_SIZE: {
+            uint64_t v;
+            memcpy(&v, p, sizeof(v));
+            rc |= fprintf(out, "%s=%llu\n", k->name, (unsigned long long)v) < 0;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return rc ? -1 : 0;
+}
+
+int mapi_conf_write(const struct mapi_conf *c, FILE *out)
+{
+    int rc = write_keys(global_keys, c, out);
+    for (int i = 0; rc == 0 && i < c->ndevices; i++)
+        rc = fputs("[driver]\n", out) < 0 ? -1 : write_keys(device_keys, &c->devices[i], out);
+    for (int i = 0; rc == 0 && i < c->nformats; i++)
+        rc = fputs("[format]\n", out) < 0 ? -1 : write_keys(format_keys, &c->formats[i], out);
+    return rc;
+}
+
 void mapi_conf_free(struct mapi_conf *c)
 {
     free(c->devices);

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* In a directory mapid creates and owns (root, group socket_group, mode 0750), so no other
  * local user can take the path first. */
@@ -118,6 +119,14 @@ const char *mapi_conf_default_path(void);
 /* The value of a string key of c (a global key of the table in conf.c, e.g. "logfile"), or
  * NULL if there is no such string key. Points into c. */
 const char *mapi_conf_string(const struct mapi_conf *c, const char *key);
+/*
+ * Writes c as mapi.conf text to out: every global key of the table in conf.c under its current
+ * name (old names that alias a field are left out), then each [driver] and [format] section.
+ * Sizes are written in bytes. What this writes loads again to the same values (the round trip
+ * the conf fuzz target checks) as long as no value holds a newline (the loader never makes
+ * one). `mapid -t` prints it. Returns 0, or -1 on a write error.
+ */
+int mapi_conf_write(const struct mapi_conf *c, FILE *out);
 /* Parses "16M"-style sizes. Returns 0 or -1. */
 int mapi_parse_size(const char *s, uint64_t *out);
 

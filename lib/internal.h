@@ -352,7 +352,7 @@ int lm_scope_parse(const char *scope, struct lm_scope_item **items);
 int lm_remote_init(void);
 /* dimapi_timeout in ms (after lm_remote_init). */
 int lm_remote_timeout(void);
-/* dst = "peer: msg", or msg alone if it names the peer already (truncated to len). */
+/* dst = "peer: msg", or msg alone if it names the peer already (cut to len, ending "..."). */
 void lm_with_peer(char *dst, size_t len, const char *peer, const char *msg);
 /* Milliseconds on the monotonic clock. */
 uint64_t lm_now_ms(void);

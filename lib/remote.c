@@ -312,10 +312,14 @@ int lm_scope_parse(const char *scope, struct lm_scope_item **items)
 void lm_with_peer(char *dst, size_t len, const char *peer, const char *msg)
 {
     size_t pl = strlen(peer);
+    int n;
     if (strncmp(msg, peer, pl) == 0)
-        snprintf(dst, len, "%s", msg);
+        n = snprintf(dst, len, "%s", msg);
     else
-        snprintf(dst, len, "%s: %s", peer, msg);
+        n = snprintf(dst, len, "%s: %s", peer, msg);
+    /* A message cut to fit ends with "..." so that the reader sees it was cut. */
+    if (n > 0 && (size_t)n >= len && len > 4)
+        memcpy(dst + len - 4, "...", 4);
 }
 
 void lm_rconn_fail(struct lm_rconn *c, int err, const char *fmt, ...)

@@ -480,7 +480,11 @@ int device_start(struct device *d, char *msg, size_t msglen)
         snprintf(msg, msglen, "trace device %s was deleted by its creator", d->name);
         return MAPID_NO_DEVICE;
     }
-    if (d->offline && d->status != DEVICE_SETUP) {
+    /* status is written by the capture thread too (DEVICE_FINISHED): read it under the lock. */
+    pthread_mutex_lock(&d->lock);
+    int started = d->offline && d->status != DEVICE_SETUP;
+    pthread_mutex_unlock(&d->lock);
+    if (started) {
         snprintf(msg, msglen, "%s was already started", d->name);
         return MAPID_NO_DEVICE;
     }
@@ -490,14 +494,18 @@ int device_start(struct device *d, char *msg, size_t msglen)
     /* A live device queues packets from flow creation on; each flow skips those stamped
      * before its own mapi_connect (flow->start_ts), so nothing is lost after it either. */
     atomic_store(&d->stop, 0);
+    /* READING before the thread exists: a short trace may end (DEVICE_FINISHED, set by the
+     * thread) before pthread_create returns. */
+    if (d->offline)
+        d->status = DEVICE_READING;
     rc = pthread_create(&d->thread, NULL, capture_thread, d);
     if (rc) {
+        if (d->offline)
+            d->status = DEVICE_SETUP;
         snprintf(msg, msglen, "cannot start the capture thread: %s", strerror(rc));
         return NICDRV_PTHR_ERR;
     }
     d->thread_running = 1;
-    if (d->offline)
-        d->status = DEVICE_READING;
     return 0;
 }
 

@@ -322,8 +322,8 @@ void flow_copy_results(struct flow *to, const struct flow *from)
     for (int i = 0; i < to->nfns; i++) {
         struct fn_inst *dst = to->fns[i];
         const struct fn_inst *src = from->fns[i];
-        dst->pkts = src->pkts;
-        dst->passed = src->passed;
+        __atomic_store_n(&dst->pkts, src->pkts, __ATOMIC_RELAXED); /* read by FUNCTION_INFO */
+        __atomic_store_n(&dst->passed, src->passed, __ATOMIC_RELAXED);
         if (!dst->fi.result_size)
             continue;
         mapi_result_write_begin(&dst->fi);
@@ -536,10 +536,12 @@ void flow_process(struct flow *f, struct mapi_pkt *pkt)
     }
     for (int i = 0; i < f->nfns; i++) {
         struct fn_inst *fn = f->fns[i];
-        fn->pkts++;
+        /* Single writer; the control thread reads them (FUNCTION_INFO): relaxed atomic
+         * stores, plain moves on x86-64. */
+        __atomic_store_n(&fn->pkts, fn->pkts + 1, __ATOMIC_RELAXED);
         if (!fn->fi.def->process(&fn->fi, pkt))
             return;
-        fn->passed++;
+        __atomic_store_n(&fn->passed, fn->passed + 1, __ATOMIC_RELAXED);
     }
 }
 

@@ -46,11 +46,12 @@ static int listen_paused; /* out of descriptors: the listener waits for a client
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: mapid [-c FILE] [-d] [-s] [-h] [-v]\n"
+            "usage: mapid [-c FILE] [-d] [-s] [-t] [-h] [-v]\n"
             "  -c FILE  configuration file (default $MAPI_CONF or %s)\n"
             "  -d       run as a daemon in the background\n"
             "  -s       also log to syslog\n"
             "  -h       this help\n"
+            "  -t       check the configuration: print every key's effective value and exit\n"
             "  -v       print the version\n",
             MAPI_DEFAULT_CONF);
 }
@@ -438,8 +439,8 @@ static void shutdown_all(struct mapid *m)
 int main(int argc, char **argv)
 {
     const char *conffile = NULL;
-    int daemonize = 0, use_syslog = 0, opt;
-    while ((opt = getopt(argc, argv, "c:dshv")) != -1) {
+    int daemonize = 0, use_syslog = 0, check_only = 0, opt;
+    while ((opt = getopt(argc, argv, "c:dshtv")) != -1) {
         switch (opt) {
         case 'c':
             conffile = optarg;
@@ -453,6 +454,9 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 't':
+            check_only = 1;
+            break;
         case 'v':
             printf("mapid %s\n", MAPI_VERSION);
             return 0;
@@ -468,6 +472,12 @@ int main(int argc, char **argv)
     if (mapi_conf_load(&m->conf, conffile, err, sizeof(err)) < 0) {
         fprintf(stderr, "mapid: %s\n", err);
         return 1;
+    }
+    if (check_only) {
+        printf("# %s: configuration OK; effective values:\n", conffile);
+        int rc = mapi_conf_write(&m->conf, stdout);
+        mapi_conf_free(&m->conf);
+        return rc == 0 ? 0 : 1;
     }
     if (mapi_log_open("mapid", m->conf.logfile, !daemonize, use_syslog, m->conf.syslog_level) < 0)
         fprintf(stderr, "mapid: cannot open log file %s: %s\n", m->conf.logfile, strerror(errno));

@@ -66,7 +66,7 @@ struct fn_inst {
     char *strings; /* storage for the string arguments */
     int libidx;
     int initialized;
-    uint64_t pkts, passed; /* written by the capture thread only */
+    uint64_t pkts, passed; /* written by the capture thread only (atomic stores), read atomically */
     uint64_t result_offset;
     struct ring *ring;     /* TO_BUFFER packets or MAPI_FN_QUEUE records */
     struct mapi_ref *refs; /* references this function opened (refs.c) */
