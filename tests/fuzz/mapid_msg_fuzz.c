@@ -1,10 +1,9 @@
 /*
  * tests/fuzz/mapid_msg_fuzz.c - libFuzzer target for mapid's message decoder: the wire header
  * check (wire_parse_header) and mapid_decode_request (daemon/mapid/request.c) on every
- * request type of common/wire.h. Built and run for a bounded time by
- * tests/test_mapid_msg_fuzz.sh:
- *     clang -fsanitize=fuzzer,address,undefined -I. -Iinclude -D_GNU_SOURCE \
- *         tests/fuzz/mapid_msg_fuzz.c daemon/mapid/request.c common/wire.c
+ * request type of common/wire.h; linked with daemon/mapid/request.c and common/wire.c.
+ * Fuzzed by tests/fuzz/fuzz.sh (`make fuzz`); ctest fuzz_mapid_msg (tests/fuzz/fuzz.cmake)
+ * replays tests/fuzz/corpus/mapid_msg/ (written by tests/fuzz/gen_mapid_msg_corpus.py).
  *
  * The input is a byte stream read as consecutive messages (16-byte header + payload), as mapid
  * reads a connection; a payload cut short by the end of the input is decoded with its real
