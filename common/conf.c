@@ -77,6 +77,14 @@ static const struct key_def global_keys[] = {
             dimapi_max_memory_per_identity),
     STR_KEY(struct mapi_conf, "dimapi_file_dir", dimapi_file_dir),
     STR_KEY(struct mapi_conf, "anon_key_file", anon_key_file),
+    STR_KEY(struct mapi_conf, "anon_key_group", anon_key_group),
+    NUM_KEY(struct mapi_conf, "regexp_match_limit", K_INT, regexp_match_limit),
+    NUM_KEY(struct mapi_conf, "regexp_heap_limit", K_SIZE, regexp_heap_limit),
+    NUM_KEY(struct mapi_conf, "regexp_time_limit", K_INT, regexp_time_limit),
+    NUM_KEY(struct mapi_conf, "print_packet_rate", K_INT, print_packet_rate),
+    NUM_KEY(struct mapi_conf, "print_packet_burst", K_INT, print_packet_burst),
+    NUM_KEY(struct mapi_conf, "res2file_max_empty", K_INT, res2file_max_empty),
+    NUM_KEY(struct mapi_conf, "bpf_filter_max_len", K_INT, bpf_filter_max_len),
     {"devgroup", K_IGNORE, 0, 0},
     {NULL, K_IGNORE, 0, 0},
 };
@@ -133,6 +141,13 @@ void mapi_conf_defaults(struct mapi_conf *c)
     c->dimapi_max_flows_per_identity = 64;
     c->dimapi_max_memory = 256ull << 20;
     c->dimapi_max_memory_per_identity = 64ull << 20;
+    c->regexp_match_limit = 1000;
+    c->regexp_heap_limit = 1u << 20;
+    c->regexp_time_limit = 1000;
+    c->print_packet_rate = 10;
+    c->print_packet_burst = 100;
+    c->res2file_max_empty = 100;
+    c->bpf_filter_max_len = 1024;
 }
 
 const char *mapi_conf_string(const struct mapi_conf *c, const char *key)
@@ -194,6 +209,32 @@ int mapi_conf_write(const struct mapi_conf *c, FILE *out)
     for (int i = 0; rc == 0 && i < c->nformats; i++)
         rc = fputs("[format]\n", out) < 0 ? -1 : write_keys(format_keys, &c->formats[i], out);
     return rc;
+}
+
+const char *mapi_conf_text(const struct mapi_conf *c, const char *key)
+{
+    static _Thread_local char num[32];
+    for (const struct key_def *k = global_keys; k->name; k++) {
+        if (strcmp(k->name, key) != 0)
+            continue;
+        const char *field = (const char *)c + k->offset;
+        switch (k->type) {
+        case K_STR:
+            return field;
+        case K_INT:
+            snprintf(num, sizeof(num), "%d", *(const int *)field);
+            return num;
+        case K_SIZE:
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)*(const uint64_t *)field);
+            return num;
+        case K_SIZE32:
+            snprintf(num, sizeof(num), "%u", *(const uint32_t *)field);
+            return num;
+        case K_IGNORE:
+            return NULL;
+        }
+    }
+    return NULL;
 }
 
 void mapi_conf_free(struct mapi_conf *c)

@@ -15,7 +15,11 @@
  * dimapi_max_handshakes=, dimapi_max_handshakes_per_address=,
  * dimapi_max_connections_per_identity=, dimapi_max_flows_per_identity=, dimapi_max_memory=,
  * dimapi_max_memory_per_identity=, dimapi_file_dir= (see struct mapi_conf and
- * docs/dimapi.md), anon_key_file= (the default key of anonflib's keyed functions).
+ * docs/dimapi.md), anon_key_file= (the default key of anonflib's keyed functions),
+ * anon_key_group= (who may use it), and the bounds
+ * of function libraries' per-packet work: regexp_match_limit=, regexp_heap_limit=,
+ * regexp_time_limit= (REGEXP), print_packet_rate=, print_packet_burst= (PRINT_PACKET),
+ * res2file_max_empty= (RES2FILE), bpf_filter_max_len= (BPF_FILTER's compile time).
  * Sizes accept K, M and G suffixes (powers of 1024). Relative paths (libpath, drvpath, logfile,
  * socket, the dimapi_* files and dimapi_file_dir, anon_key_file) are relative to the directory of
  * the configuration file.
@@ -99,7 +103,16 @@ struct mapi_conf {
     uint64_t dimapi_max_memory_per_identity; /* of those, one identity's, default 64 MiB */
     char dimapi_file_dir[4096];              /* mapicommd: directory of remote 'w' files; ""
                                                 (default): remote 'w' arguments are refused */
-    char anon_key_file[4096]; /* anonflib: file holding the default anonymisation key */
+    char anon_key_file[4096];   /* anonflib: file holding the default anonymisation key */
+    char anon_key_group[64];    /* group whose members (and root) may use anon_key_file;
+                                   default "" = root only */
+    int regexp_match_limit;     /* PCRE2 match limit per start position, default 1000 */
+    uint64_t regexp_heap_limit; /* PCRE2 backtracking memory per match, default 1 MiB */
+    int regexp_time_limit;      /* us one REGEXP rule may spend on one packet, default 1000 */
+    int print_packet_rate;      /* PRINT_PACKET lines per second per flow, default 10 */
+    int print_packet_burst;     /* PRINT_PACKET lines in a burst, default 100 */
+    int res2file_max_empty;     /* RES2FILE empty periods written in a row, default 100 */
+    int bpf_filter_max_len;     /* BPF_FILTER expression bytes, default 1024, 0 = no limit */
     struct mapi_conf_device *devices;
     int ndevices;
     struct mapi_conf_format *formats;
@@ -127,6 +140,12 @@ const char *mapi_conf_string(const struct mapi_conf *c, const char *key);
  * one). `mapid -t` prints it. Returns 0, or -1 on a write error.
  */
 int mapi_conf_write(const struct mapi_conf *c, FILE *out);
+/*
+ * The value of any global key of c as text: string keys as mapi_conf_string, numbers in
+ * decimal (formatted into per-thread storage, valid until the next call on this thread).
+ * NULL if there is no such key.
+ */
+const char *mapi_conf_text(const struct mapi_conf *c, const char *key);
 /* Parses "16M"-style sizes. Returns 0 or -1. */
 int mapi_parse_size(const char *s, uint64_t *out);
 

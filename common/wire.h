@@ -38,7 +38,8 @@
  *   LIBFUNCT_INFO    i32 lib, i32 fnum, u8 next                -> i32 fnum, str name,
  *         str descr, str argdescr, str devtype
  *   FLOW_INFO        i32 flow, u8 next                         -> u32 uid, i32 flow, i32 devid,
- *         str device, u32 nfuncs, u64 start, u64 end, u32 status
+ *         str device, u32 nfuncs, u64 start, u64 end, u32 status, u64 cpu_ns (time the capture
+ *         thread spent in the flow's functions, estimated by sampling)
  *   FUNCTION_INFO    i32 flow, i32 fid, u8 next                -> i32 fid, str name,
  *         str libname, str devtype, u64 pkts, u64 passed, i32 result_size
  *   STATS            str device                                -> u32 recv, u32 drop,

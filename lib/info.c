@@ -217,6 +217,7 @@ static int flow_info(int id, int next, int report_fd, mapi_flow_info_t *info)
     fl.start = (time_t)wire_get_u64(&rep.r);
     fl.end = (time_t)wire_get_u64(&rep.r);
     fl.status = (enum mapi_flow_status)wire_get_u32(&rep.r);
+    fl.cpu_ns = wire_get_u64(&rep.r);
     if (!wire_reader_ok(&rep.r))
         return bad_reply(&rep, "FLOW_INFO");
     lm_client_reply_free(&rep);

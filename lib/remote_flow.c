@@ -1181,6 +1181,9 @@ int lm_remote_flow_info(struct lib_flow *f, mapi_flow_info_t *info)
     fl.start = (time_t)wire_get_u64(&op.r);
     fl.end = (time_t)wire_get_u64(&op.r);
     fl.status = (enum mapi_flow_status)wire_get_u32(&op.r);
+    /* The sensor's cpu_ns, if its mapicommd sends it (older ones end before). */
+    if (wire_reader_ok(&op.r) && op.r.left >= 8)
+        fl.cpu_ns = wire_get_u64(&op.r);
     int ok = wire_reader_ok(&op.r);
     lm_rop_free(&op);
     if (!ok) {

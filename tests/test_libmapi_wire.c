@@ -441,6 +441,7 @@ static int handle(const struct wire_hdr *h, const uint8_t *payload, int *fds, in
         wire_put_u64(&w, 12345);
         wire_put_u64(&w, 0);
         wire_put_u32(&w, best->connected ? FLOW_ACTIVE : FLOW_INIT);
+        wire_put_u64(&w, 777); /* cpu_ns */
         send_msg(&w, NULL, 0);
         return 0;
     }
@@ -1078,7 +1079,7 @@ static void test_flow_info(void)
     int fid = mapi_apply_function(fd, "PKT_COUNTER");
     mapi_flow_info_t fi;
     CHECK(mapi_get_flow_info(fd, &fi) == 0 && fi.fd == fd && fi.num_functions == 1 &&
-          fi.status == FLOW_INIT && strcmp(fi.device, "eth0") == 0);
+          fi.status == FLOW_INIT && strcmp(fi.device, "eth0") == 0 && fi.cpu_ns == 777);
     CHECK(mapi_get_flow_info(fd, NULL) == -1);
     CHECK_ERR(MFUNCT_INVALID_ARGUMENT_2);
     CHECK(mapi_get_flow_info(0, &fi) == -1);

@@ -23,7 +23,8 @@
  *            traceanon. A key with a NUL byte inside or blanks at an end cannot be a rule
  *            parameter: name such a file with anon_key_file in mapid's mapi.conf instead.
  *            Without -k those rules use mapid's anon_key_file (an error if there is none:
- *            anonflib has no built-in key). Rules that name a key keep it.
+ *            anonflib has no built-in key; an error 7004 too for a user who is neither root
+ *            nor in mapi.conf's anon_key_group). Rules that name a key keep it.
  *
  * How: an offline flow on IN (mapi_create_offline_flow), one ANONYMIZE call per rule, then
  * PKT_COUNTER and TO_FILE (format MFF_PCAP or MFF_PCAPNG, | MFF_OVERWRITE with -f); connect,

@@ -11,7 +11,9 @@
  *
  * Usage: mapiinfo [-d] [-l] [-f] [-o] [-u] [-a] [--json] [-h]
  *   -d  devices              -l  libraries             -f  functions with their argdescr
- *   -o  flows                -u  flows and the functions applied to them (name, packets
+ *   -o  flows (with CPU_MS: milliseconds mapid's capture thread spent in the flow's
+ *       functions, estimated by sampling: who costs what on a shared device)
+ *                            -u  flows and the functions applied to them (name, packets
  *                                seen, packets passed, result size)
  *   -a  all of these (the default when no list is named)
  *   --json  one JSON document on stdout instead of the tables
@@ -278,14 +280,15 @@ static void print_text(const struct listing *l, unsigned show)
     }
     if (show & (SHOW_FLOWS | SHOW_FLOW_FUNCTIONS)) {
         char start[32], end[32];
-        printf("%sFlows\n%-5s %-6s %-9s %-5s %-24s %-19s %-19s %s\n", first ? "" : "\n", "ID",
-               "UID", "STATUS", "DEVID", "DEVICE", "START", "END", "FUNCTIONS");
+        printf("%sFlows\n%-5s %-6s %-9s %-5s %-24s %-19s %-19s %12s %s\n", first ? "" : "\n", "ID",
+               "UID", "STATUS", "DEVID", "DEVICE", "START", "END", "CPU_MS", "FUNCTIONS");
         for (int i = 0; i < l->nflows; i++) {
             const struct flow *fl = &l->flows[i];
-            printf("%-5d %-6u %-9s %-5d %-24s %-19s %-19s %u\n", fl->info.fd,
+            printf("%-5d %-6u %-9s %-5d %-24s %-19s %-19s %12.3f %u\n", fl->info.fd,
                    (unsigned)fl->info.uid, status_name(fl->info.status), fl->info.devid,
                    fl->info.device, time_text(fl->info.start, start, sizeof start),
-                   time_text(fl->info.end, end, sizeof end), fl->info.num_functions);
+                   time_text(fl->info.end, end, sizeof end), (double)fl->info.cpu_ns / 1e6,
+                   fl->info.num_functions);
             if (!(show & SHOW_FLOW_FUNCTIONS))
                 continue;
             if (fl->functions_error) {
@@ -431,6 +434,7 @@ static void json_flows(const struct listing *l, int with_functions)
         printf(", \"devid\": %d, ", fl->info.devid);
         json_key("device");
         json_string(fl->info.device);
+        printf(", \"cpu_ns\": %llu", fl->info.cpu_ns);
         printf(", \"num_functions\": %u, \"start\": %lld, \"end\": %lld", fl->info.num_functions,
                (long long)fl->info.start, (long long)fl->info.end);
         if (with_functions && fl->functions_error) {

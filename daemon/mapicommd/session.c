@@ -895,6 +895,7 @@ static int do_flow_info(struct session *s, const struct dimapi_req *r)
     wire_put_u64(&w, (uint64_t)fi.start);
     wire_put_u64(&w, (uint64_t)fi.end);
     wire_put_u32(&w, (uint32_t)fi.status);
+    wire_put_u64(&w, fi.cpu_ns);
     return send_msg(s, &w);
 }
 

@@ -321,11 +321,31 @@ static void idle_tick(struct device *d)
     }
 }
 
+/*
+ * Who costs what: the capture thread charges each flow the time spent in its functions (tick
+ * and process), so that FLOW_INFO (mapiinfo) shows an operator which flow starves a shared
+ * device. Reading the clock around every flow on every packet would cost more than cheap
+ * functions themselves (a CLOCK_MONOTONIC read is 20-90 ns), so a batch of more than
+ * COST_STRIDE packets is sampled: one packet in COST_STRIDE, at an offset that changes from
+ * batch to batch (a flow cannot arrange to be expensive only on packets never timed), and the
+ * time of the sampled packets is scaled to the batch. Small batches are timed whole.
+ */
+#define COST_STRIDE 64 /* a power of two: the offset takes the top 6 bits of rng */
+
+static uint64_t cost_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *capture_thread(void *arg)
 {
     struct device *d = arg;
     struct mapi_pkt *pkts = calloc(MAPID_BATCH, sizeof(*pkts));
     struct flow **snap = NULL, **runners = NULL, **followers = NULL;
+    uint64_t *cost = NULL;          /* per runner: sampled ns of this batch */
+    uint64_t rng = cost_now() | 1u; /* xorshift: the sampling offset of each batch */
     int snapcap = 0, ns = 0, nrun = 0, nfol = 0;
     uint64_t seen_gen = UINT64_MAX;
     int decode = 1, tick = 0;
@@ -365,10 +385,12 @@ static void *capture_thread(void *arg)
             struct flow **a = realloc(snap, sizeof(*a) * (size_t)d->nactive);
             struct flow **b = realloc(runners, sizeof(*b) * (size_t)d->nactive);
             struct flow **c = realloc(followers, sizeof(*c) * (size_t)d->nactive);
+            uint64_t *e = realloc(cost, sizeof(*e) * (size_t)d->nactive);
             snap = a ? a : snap;
             runners = b ? b : runners;
             followers = c ? c : followers;
-            if (a && b && c)
+            cost = e ? e : cost;
+            if (a && b && c && e)
                 snapcap = d->nactive;
         }
         if (regroup) {
@@ -392,19 +414,48 @@ static void *capture_thread(void *arg)
             mapi_decode(&pkts[i]);
         /* A flow closed during the batch is still run to its end: harmless, it holds a
          * reference, and its followers (if any) must not miss packets. */
+        /* Sampled packets: i % stride == phase (see COST_STRIDE). */
+        int stride = n > COST_STRIDE ? COST_STRIDE : 1;
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        int phase = stride == 1 ? 0 : (int)(rng >> 58); /* 0..COST_STRIDE - 1 */
+        int sampled = 0;
+        for (int j = 0; j < nrun; j++)
+            cost[j] = 0;
         for (int i = 0; i < n; i++) {
+            int timed = (i & (stride - 1)) == phase;
+            uint64_t t = timed ? cost_now() : 0, t2;
+            sampled += timed;
             /* Periodic functions close their intervals before anyone counts this packet. */
             for (int j = 0; tick && j < nrun; j++) {
                 if (runners[j]->has_tick && pkts[i].ts >= runners[j]->start_ts &&
                     pkts[i].ts >= runners[j]->last_ts) {
                     runners[j]->last_ts = pkts[i].ts;
                     flow_tick(runners[j], pkts[i].ts);
+                    if (timed) {
+                        t2 = cost_now();
+                        cost[j] += t2 - t;
+                        t = t2;
+                    }
                 }
             }
-            for (int j = 0; j < nrun; j++)
-                if (pkts[i].ts >= runners[j]->start_ts)
+            for (int j = 0; j < nrun; j++) {
+                if (pkts[i].ts >= runners[j]->start_ts) {
                     flow_process(runners[j], &pkts[i]);
+                    if (timed) {
+                        t2 = cost_now();
+                        cost[j] += t2 - t;
+                        t = t2;
+                    }
+                }
+            }
         }
+        for (int j = 0; sampled > 0 && j < nrun; j++)
+            if (cost[j] != 0)
+                __atomic_store_n(&runners[j]->cpu_ns,
+                                 runners[j]->cpu_ns + cost[j] * (uint64_t)n / (uint64_t)sampled,
+                                 __ATOMIC_RELAXED);
         for (int j = 0; j < nrun; j++)
             flow_batch_done(runners[j]);
         for (int j = 0; j < nfol; j++)
@@ -436,6 +487,7 @@ static void *capture_thread(void *arg)
     free(snap);
     free(runners);
     free(followers);
+    free(cost);
     free(pkts);
     return NULL;
 }

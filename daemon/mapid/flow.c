@@ -41,11 +41,12 @@ const struct mapi_host_api mapid_host_api = {
     .queue_put = host_queue_put,
     .redecode = mapi_decode,
     .conf_value = host_conf_value,
+    .may_use_site_key = perms_may_use_site_key,
 };
 
 static const char *host_conf_value(const char *key)
 {
-    return key ? mapi_conf_string(&g_mapid.conf, key) : NULL;
+    return key ? mapi_conf_text(&g_mapid.conf, key) : NULL;
 }
 
 static void log_from_flib(int level, const char *fmt, ...)

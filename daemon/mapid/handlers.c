@@ -598,6 +598,7 @@ static void msg_flow_info(struct req *q)
     wire_put_u64(&w, (uint64_t)best->start);
     wire_put_u64(&w, (uint64_t)best->end);
     wire_put_u32(&w, status);
+    wire_put_u64(&w, __atomic_load_n(&best->cpu_ns, __ATOMIC_RELAXED));
     send_reply(q, &w, NULL, 0);
 }
 

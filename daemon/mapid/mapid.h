@@ -31,7 +31,7 @@
 #include "mapi/flib.h"
 
 #define MAPID_BATCH 256
-#define MAPID_MAX_CAPLEN 262144u   /* largest frame a driver hands out (drivers/ enforce it) */
+#define MAPID_MAX_CAPLEN 262144u     /* largest frame a driver hands out (drivers/ enforce it) */
 #define MAPI_QUEUE_MAX_RECORD 65536u /* largest record of host queue_put */
 #define MAPID_STOP_TIMEOUT_MS 2000   /* device_stop: how long to wait for a capture thread */
 
@@ -114,6 +114,10 @@ struct flow {
     int has_tick;           /* a function has a tick() callback (set at connect) */
     uint64_t last_ts;       /* capture thread: latest time given to tick() (never goes back) */
     struct flow_cell *cell; /* status readable from capture threads, outlives the flow */
+    /* Time the capture thread spent in this flow's functions (tick and process), ns,
+     * estimated by sampling (device.c); written by the capture thread only, read atomically by
+     * FLOW_INFO. A follower of function sharing is not charged: its leader runs the chain. */
+    uint64_t cpu_ns;
     atomic_int refs;
     atomic_int closed;
     struct flow *next; /* in the global list, ordered by id */
@@ -298,6 +302,9 @@ void flow_finish(struct flow *f, int status);
 void flow_tick(struct flow *f, uint64_t ts);
 /* Capture thread, end of a trace: the flush() callbacks of f, then wakes its readers. */
 void flow_flush(struct flow *f);
+
+/* perms.c: host->may_use_site_key (see mapi/flib.h) */
+int perms_may_use_site_key(const struct mapi_fn_instance *fi);
 
 /* refs.c: the reference part of the host API (see mapi/flib.h) */
 struct mapi_ref *refs_open(struct mapi_fn_instance *fi, int flow_id, int fid);

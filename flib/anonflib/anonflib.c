@@ -12,7 +12,8 @@
  *
  * PRINT_PACKET "" writes a one-line decode of every packet (like `tcpdump -n -v`) to mapid's
  * log at info level (host->log level 2), not to mapid's stdout (a daemon has none); see
- * print.c. It never drops a packet.
+ * print.c. It never drops a packet. Its lines are rate-limited per flow (print_packet_rate,
+ * print_packet_burst of mapi.conf); suppressed lines are counted in the log.
  */
 #include <stdlib.h>
 
@@ -82,6 +83,7 @@ static const struct mapi_fn_def anonflib_functions[] = {
         .flags = 0,
         .instance = anon_print_instance,
         .process = anon_print_process,
+        .cleanup = anon_print_cleanup,
     },
     {.name = NULL},
 };

@@ -180,6 +180,15 @@ struct anon_rule {
     void *re_md;               /* REGEXP: pcre2_match_data_8 * */
     int re_n;                  /* REGEXP: number of replacements */
     char **re_rep;             /* REGEXP: re_n replacements, NULL = keep the group (owned) */
+    void *re_mc;               /* REGEXP: pcre2_match_context_8 * with the limits */
+    uint32_t re_limit;         /* REGEXP: match limit per start position (regexp_match_limit) */
+    uint64_t re_heap;          /* REGEXP: bytes of backtracking memory (regexp_heap_limit) */
+    uint64_t re_time_ns;       /* REGEXP: time per packet (regexp_time_limit), 0 = none */
+    uint64_t re_t0;            /* REGEXP, per packet: clock at the second search call */
+    uint64_t re_c0;            /* REGEXP, per packet: thread CPU time once re_t0 + limit passed */
+    uint32_t re_calls;         /* REGEXP, per packet: pcre2_match calls so far */
+    int re_stop;               /* REGEXP, per packet: a limit was reached, search no more */
+    uint64_t re_stopped;       /* REGEXP: packets on which a limit stopped the search */
     uint8_t key[32];           /* HASHED ciphers, PREFIX_PRESERVING */
     struct cryptopan *cp;      /* PREFIX_PRESERVING */
     struct anon_pp_cache4 *c4; /* PREFIX_PRESERVING caches */
@@ -210,7 +219,8 @@ ANONFLIB_HIDDEN void anon_errmsg(struct mapi_fn_instance *fi, const char *fmt, .
  * holds the key itself: when it has 32 bytes or more, its first 32 bytes are the key (the
  * raw key file of traceanon -f); a shorter file is a string key (one trailing "\n" or "\r\n"
  * removed) padded with NUL bytes, as a key given in the rule. Returns 0, or -1 with
- * fi->errmsg set (no anon_key_file configured, or the file cannot be read or is empty).
+ * fi->errmsg set (no anon_key_file configured, the flow's owner is neither root nor in
+ * anon_key_group (host->may_use_site_key), or the file cannot be read or is empty).
  */
 ANONFLIB_HIDDEN int anon_default_key(struct mapi_fn_instance *fi, uint8_t key[32]);
 
@@ -296,6 +306,7 @@ ANONFLIB_HIDDEN int anon_hash(struct anon_rule *r, const uint8_t *in, size_t len
 /* ---- print.c ---- */
 ANONFLIB_HIDDEN int anon_print_instance(struct mapi_fn_instance *fi);
 ANONFLIB_HIDDEN int anon_print_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt);
+ANONFLIB_HIDDEN void anon_print_cleanup(struct mapi_fn_instance *fi);
 /* Formats a one-line decode of pkt (like tcpdump -n -v) into buf. Returns the length. */
 ANONFLIB_HIDDEN size_t anon_format_packet(const struct mapi_pkt *pkt, char *buf, size_t size);
 

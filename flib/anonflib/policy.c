@@ -182,11 +182,42 @@ int anon_default_key(struct mapi_fn_instance *fi, uint8_t key[32])
                         "mapi.conf");
         return -1;
     }
+    if (!fi->host->may_use_site_key || !fi->host->may_use_site_key(fi)) {
+        anon_errmsg(fi, "the site key (anon_key_file) is only for root and the group "
+                        "anon_key_group of mapi.conf: give your own key as the last parameter");
+        return -1;
+    }
     if (cryptopan_key_from_file(path, key, err, sizeof(err)) < 0) {
         anon_errmsg(fi, "%s (anon_key_file)", err);
         return -1;
     }
     return 0;
+}
+
+/* A numeric setting of mapi.conf through the host (def if absent or not a number >= lo). */
+static uint64_t conf_num(const struct mapi_fn_instance *fi, const char *key, uint64_t def,
+                         uint64_t lo)
+{
+    const char *v = fi->host && fi->host->conf_value ? fi->host->conf_value(key) : NULL;
+    char *end;
+    unsigned long long x;
+
+    if (v == NULL || *v == '\0' || *v == '-')
+        return def;
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (errno != 0 || *end != '\0' || x < lo)
+        return def;
+    return x;
+}
+
+/* REGEXP's bounds from mapi.conf (defaults as in common/conf.c). */
+static void regexp_limits(struct anon_rule *r)
+{
+    uint64_t l = conf_num(r->fi, "regexp_match_limit", 1000, 1);
+    r->re_limit = l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
+    r->re_heap = conf_num(r->fi, "regexp_heap_limit", 1u << 20, 1024);
+    r->re_time_ns = conf_num(r->fi, "regexp_time_limit", 1000, 0) * 1000u;
 }
 
 /* The key of a keyed function: item k if present, else the default key. Returns 0 or 7004. */
@@ -418,7 +449,17 @@ static int parse_params(struct anon_rule *r, const char *s, struct items *it, co
                         np - 2 == 1 ? "" : "s");
             return MFUNCT_INVALID_ARGUMENT_4;
         }
-        r->re = pcre2_compile((PCRE2_SPTR)p[0], PCRE2_ZERO_TERMINATED, 0, &ecode, &eoff, NULL);
+        for (const char *c = p[0]; *c; c++) {
+            if (*c == '\\' && c[1] == 'G') {
+                anon_errmsg(r->fi, "REGEXP: \\G is not supported (searches are split into "
+                                   "windows of start positions to bound their work)");
+                return MFUNCT_INVALID_ARGUMENT_4;
+            }
+            if (*c == '\\' && c[1] != '\0')
+                c++;
+        }
+        r->re = pcre2_compile((PCRE2_SPTR)p[0], PCRE2_ZERO_TERMINATED, PCRE2_USE_OFFSET_LIMIT,
+                              &ecode, &eoff, NULL);
         if (r->re == NULL) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(ecode, msg, sizeof msg);
@@ -430,8 +471,12 @@ static int parse_params(struct anon_rule *r, const char *s, struct items *it, co
         r->re_md = pcre2_match_data_create_from_pattern(r->re, NULL);
         r->re_n = (int)n;
         r->re_rep = calloc((size_t)n, sizeof *r->re_rep);
-        if (r->re_md == NULL || r->re_rep == NULL)
+        r->re_mc = pcre2_match_context_create(NULL);
+        if (r->re_md == NULL || r->re_rep == NULL || r->re_mc == NULL)
             return MAPID_MEM_ALLOCATION_ERROR;
+        regexp_limits(r);
+        pcre2_set_match_limit(r->re_mc, r->re_limit);
+        pcre2_set_heap_limit(r->re_mc, (uint32_t)(r->re_heap / 1024 > 0 ? r->re_heap / 1024 : 1));
         for (int i = 0; i < r->re_n; i++) {
             if (strcmp(p[2 + i], "NULL") == 0)
                 continue;
@@ -554,6 +599,16 @@ void anon_rule_free(struct anon_rule *r)
         pcre2_match_data_free(r->re_md);
     if (r->re != NULL)
         pcre2_code_free(r->re);
+    if (r->re_mc != NULL)
+        pcre2_match_context_free(r->re_mc);
+    r->re_mc = NULL;
+    if (r->re_stopped > 0 && r->host != NULL)
+        r->host->log(1,
+                     "ANONYMIZE REGEXP of flow %d: the search stopped at a limit on %llu "
+                     "packet(s) in all (regexp_match_limit, regexp_heap_limit, "
+                     "regexp_time_limit)",
+                     r->fi->flow_id, (unsigned long long)r->re_stopped);
+    r->re_stopped = 0;
     r->re = r->re_md = NULL;
     if (r->re_rep != NULL) {
         for (int i = 0; i < r->re_n; i++)

@@ -10,19 +10,88 @@
  *     UDP, length 12
  *   ... ICMP type 8, code 0, length 56  /  ethertype 0x0806, length 42
  * (one line each). It reads the decoded fields, never changes the packet and never drops it.
+ *
+ * Rate limit: the log is root's and shared, so each PRINT_PACKET instance writes at most
+ * print_packet_burst lines at once and print_packet_rate lines per second on average (a token
+ * bucket on the monotonic clock; mapi.conf, defaults 100 and 10). Packets over the limit are
+ * counted, not logged; the next line logged after them, and the instance's cleanup, say how
+ * many lines were suppressed ("PRINT_PACKET of flow N: K lines suppressed ...").
  */
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "anonflib.h"
 
-/* No arguments: nothing to check. Returns 0. */
+/* The token bucket of one PRINT_PACKET instance (fi->priv). Tokens are in 1/1000 lines. */
+struct print_state {
+    uint64_t rate;       /* lines per second (print_packet_rate) */
+    uint64_t burst;      /* lines at once (print_packet_burst) */
+    uint64_t tokens;     /* milli-lines available */
+    uint64_t last_ns;    /* clock of the last refill */
+    uint64_t suppressed; /* lines not logged since the last one logged */
+    uint64_t total;      /* lines not logged in all */
+};
+
+/* A positive number of mapi.conf (def if unset or not a number). */
+static uint64_t conf_count(const struct mapi_fn_instance *fi, const char *key, uint64_t def)
+{
+    const char *v = fi->host && fi->host->conf_value ? fi->host->conf_value(key) : NULL;
+    unsigned long long x = 0;
+    char *end;
+
+    if (v == NULL || *v < '0' || *v > '9')
+        return def;
+    x = strtoull(v, &end, 10);
+    return *end == '\0' ? x : def;
+}
+
+static uint64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* No arguments; reads the rate limit of mapi.conf. Returns 0, or 3084 (memory). */
 int anon_print_instance(struct mapi_fn_instance *fi)
 {
-    (void)fi;
+    struct print_state *st = calloc(1, sizeof *st);
+
+    if (st == NULL)
+        return MAPID_MEM_ALLOCATION_ERROR;
+    st->rate = conf_count(fi, "print_packet_rate", 10);
+    st->burst = conf_count(fi, "print_packet_burst", 100);
+    if (st->rate > 1000000u)
+        st->rate = 1000000u;
+    if (st->burst > 1000000u)
+        st->burst = 1000000u;
+    if (st->burst == 0)
+        st->burst = 1;
+    st->tokens = st->burst * 1000u;
+    st->last_ns = coarse_ns();
+    fi->priv = st;
     return 0;
+}
+
+/* Logs how many lines were suppressed in all, frees the state. */
+void anon_print_cleanup(struct mapi_fn_instance *fi)
+{
+    struct print_state *st = fi->priv;
+
+    if (st == NULL)
+        return;
+    if (st->total > 0)
+        fi->host->log(1,
+                      "PRINT_PACKET of flow %d: %llu lines suppressed in all "
+                      "(print_packet_rate=%llu/s, print_packet_burst=%llu)",
+                      fi->flow_id, (unsigned long long)st->total, (unsigned long long)st->rate,
+                      (unsigned long long)st->burst);
+    free(st);
+    fi->priv = NULL;
 }
 
 static inline uint32_t rd16(const uint8_t *p)
@@ -157,11 +226,34 @@ size_t anon_format_packet(const struct mapi_pkt *pkt, char *buf, size_t size)
     return o;
 }
 
-/* Logs the packet at info level. Returns 1 (never drops). */
+/* Logs the packet at info level if the rate limit allows. Returns 1 (never drops). */
 int anon_print_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt)
 {
+    struct print_state *st = fi->priv;
     char line[512];
 
+    if (st->tokens < 1000u) {
+        uint64_t now = coarse_ns(), cap = st->burst * 1000u;
+        uint64_t add = (now - st->last_ns) / 1000u * st->rate / 1000u; /* milli-lines */
+        if (add > 0) {
+            st->tokens = cap - st->tokens < add ? cap : st->tokens + add;
+            st->last_ns = now;
+        }
+        if (st->tokens < 1000u) {
+            st->suppressed++;
+            st->total++;
+            return 1;
+        }
+    }
+    st->tokens -= 1000u;
+    if (st->suppressed > 0) {
+        fi->host->log(1,
+                      "PRINT_PACKET of flow %d: %llu lines suppressed (print_packet_rate=%llu/s, "
+                      "print_packet_burst=%llu)",
+                      fi->flow_id, (unsigned long long)st->suppressed, (unsigned long long)st->rate,
+                      (unsigned long long)st->burst);
+        st->suppressed = 0;
+    }
     anon_format_packet(pkt, line, sizeof line);
     fi->host->log(2, "PRINT_PACKET: %s", line);
     return 1;

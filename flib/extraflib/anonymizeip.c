@@ -9,7 +9,9 @@
  * anon_key_file, read as anonflib reads it: its first 32 bytes, raw, as traceanon -f; a file
  * shorter than 32 bytes is a text key (a trailing newline dropped), NUL-padded. No key at all,
  * or a key file that cannot be read or is empty: error 7001 (MFUNCT_INVALID_ARGUMENT_1) with
- * fi->errmsg saying why. There is no built-in key.
+ * fi->errmsg saying why. There is no built-in key. The site key is a permission: only root and
+ * members of mapi.conf's anon_key_group may use it (host->may_use_site_key); anyone else who
+ * asks for it gets 7001 with a message naming anon_key_group.
  *
  * What changes in a packet, following traceanon (whose behaviour is the oracle of
  * tests/test_cryptopan.sh), never reading or writing past caplen:
@@ -202,6 +204,12 @@ static int key_from_file(struct mapi_fn_instance *fi, uint8_t key[CRYPTOPAN_KEY_
     if (path == NULL || path[0] == '\0') {
         snprintf(fi->errmsg, sizeof(fi->errmsg),
                  "empty key and no anon_key_file in mapi.conf (no built-in key)");
+        return MFUNCT_INVALID_ARGUMENT_1;
+    }
+    if (!fi->host->may_use_site_key || !fi->host->may_use_site_key(fi)) {
+        snprintf(fi->errmsg, sizeof(fi->errmsg),
+                 "the site key (anon_key_file) is only for root and the group anon_key_group "
+                 "of mapi.conf: give your own key");
         return MFUNCT_INVALID_ARGUMENT_1;
     }
     if (cryptopan_key_from_file(path, key, fi->errmsg, sizeof(fi->errmsg)) < 0)

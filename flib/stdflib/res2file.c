@@ -41,9 +41,15 @@
  *
  * Output goes through a FILE with a 1 MiB buffer: on trace files it is flushed at the end of
  * the trace and at close, on live devices after every periodic line. A write error is logged
- * once in mapid's log and ends writing (the flow goes on). A gap of more than R2F_MAX_EMPTY
- * empty intervals (a bogus timestamp jump) is cut short: after that many lines the grid skips
- * to the interval of the new packet, with a warning in the log.
+ * once in mapid's log and ends writing (the flow goes on).
+ *
+ * Timestamp jumps: a packet far later than the previous one closes its interval and then every
+ * empty interval up to its own. At most res2file_max_empty (mapi.conf, default 100) empty
+ * lines are written in a row; the rest are replaced by one line
+ *   "# N empty intervals skipped (timestamp jump; res2file_max_empty=M)"
+ * and the grid goes on at the interval of the new packet. mapid's log says so too (the first
+ * jump at once, the number of jumps cut short at close). So a trace with a bogus timestamp
+ * cannot make mapid (root) write gigabytes of empty lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +64,7 @@
 #include "stdflib.h"
 
 #define R2F_BUFSIZE (1u << 20)
-#define R2F_MAX_EMPTY (1u << 20)
+#define R2F_MAX_EMPTY_DEFAULT 100u
 #define R2F_MAX_SOURCES 256
 
 enum r2f_mode {
@@ -82,14 +88,15 @@ struct r2f_state {
     void *scratch; /* max(RAW result sizes, sizeof(stats_t)) bytes */
     enum r2f_mode mode;
     int reset;
-    uint64_t interval; /* ticks, R2F_PERIODIC only */
-    int connected;     /* init() ran: the header is written */
-    int failed;        /* a write failed: nothing more is written */
-    int started;       /* a packet has been ticked */
-    uint64_t start;    /* start of the open interval */
-    int line_written;  /* R2F_AT_END: the line is written */
-    int flushed;       /* flush() ran: the trace is over */
-    int warned_gap;
+    uint64_t interval;  /* ticks, R2F_PERIODIC only */
+    int connected;      /* init() ran: the header is written */
+    int failed;         /* a write failed: nothing more is written */
+    int started;        /* a packet has been ticked */
+    uint64_t start;     /* start of the open interval */
+    int line_written;   /* R2F_AT_END: the line is written */
+    int flushed;        /* flush() ran: the trace is over */
+    uint64_t max_empty; /* empty lines written in a row at most (res2file_max_empty) */
+    uint64_t gaps;      /* timestamp jumps cut short */
 };
 
 /* Marks the output failed and logs why, once. */
@@ -318,6 +325,16 @@ int stdflib_res2file_instance(struct mapi_fn_instance *fi)
     st->mode = mode;
     st->reset = reset;
     st->interval = ticks;
+    st->max_empty = R2F_MAX_EMPTY_DEFAULT;
+    if (fi->host->conf_value != NULL) {
+        const char *v = fi->host->conf_value("res2file_max_empty");
+        char *end;
+        if (v != NULL && *v >= '0' && *v <= '9') {
+            unsigned long long m = strtoull(v, &end, 10);
+            if (*end == '\0')
+                st->max_empty = m;
+        }
+    }
     /* Last, as fclose would close the descriptor that mapid closes when we fail. */
     st->out = fdopen(fd, "w");
     if (st->out == NULL)
@@ -360,7 +377,7 @@ int stdflib_res2file_process(struct mapi_fn_instance *fi, struct mapi_pkt *pkt)
 void stdflib_res2file_tick(struct mapi_fn_instance *fi, uint64_t ts)
 {
     struct r2f_state *st = fi->priv;
-    uint32_t lines = 0;
+    uint64_t lines = 0;
 
     if (!st->started) {
         st->started = 1;
@@ -370,15 +387,21 @@ void stdflib_res2file_tick(struct mapi_fn_instance *fi, uint64_t ts)
     if (st->mode != R2F_PERIODIC)
         return;
     while (ts >= st->start && ts - st->start >= st->interval) {
-        if (lines == R2F_MAX_EMPTY) {
-            if (!st->warned_gap) {
-                st->warned_gap = 1;
+        /* lines: the interval of the previous packets, then empty ones */
+        if (lines > st->max_empty) {
+            uint64_t skip = (ts - st->start) / st->interval;
+            r2f_printf(fi, st,
+                       "# %llu empty intervals skipped (timestamp jump; "
+                       "res2file_max_empty=%llu)\n",
+                       (unsigned long long)skip, (unsigned long long)st->max_empty);
+            if (st->gaps++ == 0)
                 fi->host->log(1,
-                              "RES2FILE (flow %d, fid %d): timestamp jump of more than %u "
-                              "intervals; the empty lines after that are skipped",
-                              fi->flow_id, fi->fid, R2F_MAX_EMPTY);
-            }
-            st->start += (ts - st->start) / st->interval * st->interval;
+                              "RES2FILE (flow %d, fid %d): timestamp jump: %llu empty intervals "
+                              "skipped after %llu (res2file_max_empty); the file says so",
+                              fi->flow_id, fi->fid, (unsigned long long)skip,
+                              (unsigned long long)st->max_empty);
+            st->start += skip * st->interval;
+            lines++;
             break;
         }
         write_line(fi, st);
@@ -415,6 +438,9 @@ void stdflib_res2file_cleanup(struct mapi_fn_instance *fi)
 
     if (st == NULL)
         return;
+    if (st->gaps > 1)
+        fi->host->log(1, "RES2FILE (flow %d, fid %d): %llu timestamp jumps cut short in all",
+                      fi->flow_id, fi->fid, (unsigned long long)st->gaps);
     if (st->connected && st->mode == R2F_AT_END && !st->line_written) {
         write_line(fi, st);
         st->line_written = 1;

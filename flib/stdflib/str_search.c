@@ -23,7 +23,8 @@
  *   7001 empty pattern, 7002 offset < 0, 7003 depth < 0,
  *   3503 a hex block without its closing pipe,
  *   3505 bad hex (odd digit count, a non-hex character, an empty block), an empty
- *        alternative, or a trailing lone backslash,
+ *        alternative, more than STR_SEARCH_MAX_ALTS (16) alternatives, or a trailing lone
+ *        backslash,
  *   3504 depth != 0 and depth shorter than the longest alternative (that alternative could
  *        never match).
  */
@@ -32,6 +33,11 @@
 #include <string.h>
 
 #include "stdflib.h"
+
+/* Alternatives of one pattern at most: each costs a memmem over the window of every packet,
+ * on the capture thread that all flows of the device share (1000 alternatives cost 2 ms per
+ * packet: one user's filter would starve the others). */
+#define STR_SEARCH_MAX_ALTS 16
 
 struct search_alt {
     uint32_t off; /* into bytes */
@@ -73,6 +79,8 @@ static int close_alt(struct str_search *s, uint32_t *start, uint32_t out)
 {
     if (out == *start)
         return MDLIB_STRSEARCH_NOT_A_VALID_SEARCH_STRING; /* empty alternative */
+    if (s->nalts == STR_SEARCH_MAX_ALTS)
+        return MDLIB_STRSEARCH_NOT_A_VALID_SEARCH_STRING; /* too many: see the file comment */
     s->alts[s->nalts].off = *start;
     s->alts[s->nalts].len = out - *start;
     if (out - *start > s->maxlen)
@@ -104,7 +112,11 @@ static int parse_pattern(struct mapi_fn_instance *fi, struct str_search *s, cons
             i += 2;
         } else if (c == '|' && i + 1 < n && p[i + 1] == '|') {
             if ((err = close_alt(s, &start, out)) != 0) {
-                stdflib_errmsg(fi, "STR_SEARCH: empty alternative before position %zu", i);
+                if (s->nalts == STR_SEARCH_MAX_ALTS)
+                    stdflib_errmsg(fi, "STR_SEARCH: more than %d alternatives",
+                                   STR_SEARCH_MAX_ALTS);
+                else
+                    stdflib_errmsg(fi, "STR_SEARCH: empty alternative before position %zu", i);
                 return err;
             }
             i += 2;
@@ -146,7 +158,10 @@ static int parse_pattern(struct mapi_fn_instance *fi, struct str_search *s, cons
         }
     }
     if ((err = close_alt(s, &start, out)) != 0) {
-        stdflib_errmsg(fi, "STR_SEARCH: empty alternative at the end of the pattern");
+        if (s->nalts == STR_SEARCH_MAX_ALTS)
+            stdflib_errmsg(fi, "STR_SEARCH: more than %d alternatives", STR_SEARCH_MAX_ALTS);
+        else
+            stdflib_errmsg(fi, "STR_SEARCH: empty alternative at the end of the pattern");
         return err;
     }
     return 0;

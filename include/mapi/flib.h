@@ -33,7 +33,9 @@
 extern "C" {
 #endif
 
-#define MAPI_FLIB_ABI_VERSION 1u
+/* 2: struct mapi_host_api gained may_use_site_key and conf_value returns numeric keys too.
+ * mapid loads only libraries built for its own version. */
+#define MAPI_FLIB_ABI_VERSION 2u
 
 /* Link types are libpcap DLT_* values (DLT_EN10MB = 1, DLT_LINUX_SLL = 113, ...). */
 
@@ -145,9 +147,20 @@ struct mapi_host_api {
      * function may grow caplen (and wlen) up to that.
      */
     void (*redecode)(struct mapi_pkt *pkt);
-    /* The value of a string setting of mapi.conf (e.g. "anon_key_file", paths made absolute),
-     * or NULL if the key is unknown; "" if not set. Static storage, valid while mapid runs. */
+    /* The value of a global setting of mapi.conf, or NULL if the key is unknown. Strings
+     * (e.g. "anon_key_file", paths made absolute; "" if not set) are static storage, valid
+     * while mapid runs; numbers (e.g. "regexp_match_limit", sizes in bytes) come in decimal in
+     * per-thread storage, valid until the next call of conf_value on this thread: copy or
+     * parse them at once (instance() is the place). */
     const char *(*conf_value)(const char *key);
+    /*
+     * Whether the owner of fi's flow may use the site's secret anonymisation key (mapi.conf's
+     * anon_key_file): 1 for root and for members of the group anon_key_group (membership as
+     * the group database says for the flow's uid, which mapid took from SO_PEERCRED), else 0.
+     * Call it from instance() before reading the site key, and refuse with 7001.. (the key's
+     * argument) and a message naming anon_key_group when it returns 0.
+     */
+    int (*may_use_site_key)(const struct mapi_fn_instance *fi);
 };
 
 /* Bytes a modifying function may use at pkt->data (its flow works on a private copy). */
