@@ -11,7 +11,9 @@
  *
  * A reply has the request's type and id. A failed request gets a reply with WIRE_F_ERROR set
  * and the payload: i32 MAPI error number, str message. Any malformed message (bad magic,
- * version, length, or a field that runs past the payload) closes that connection only.
+ * version, length, a field that runs past the payload, bytes after the last field, a string
+ * over its limit or with a NUL; mapid's rules are in daemon/mapid/request.h) closes that
+ * connection only.
  *
  * Requests and their payloads (-> reply payload):
  *   HELLO            u16 min_version, u16 max_version          -> u16 version, str server
@@ -25,8 +27,8 @@
  *   APPLY_FUNCTION   i32 flow, str name, u32 nargs, nargs x arg [+fds for 'w']
  *                                                              -> i32 fid, u32 result_size,
  *                                                                 u32 flags (MAPI_FN_*)
- *       arg = u8 letter, then: 's','S' str | 'i','r','f','c' i32 | 'l' u64 |
- *             'w' u32 index into the fds sent with this message
+ *       arg = u8 letter, then: 's','S','R' str | 'i','r','f','c' i32 | 'l' u64 |
+ *             'w' u32 index (< WIRE_MAX_FDS) into the fds sent with this message
  *   CONNECT          i32 flow                                  -> u64 region bytes,
  *         u32 nrings, nrings x (i32 fid, u64 ring bytes)  [+fds: region (read-only), rings]
  *   CLOSE_FLOW       i32 flow                                  -> (empty)

@@ -1,6 +1,8 @@
 /*
  * daemon/mapid/handlers.c - mapid's request handlers, one per message type of the wire
- * protocol (payloads in common/wire.h). Each decodes its request with bounds checks, checks
+ * protocol (payloads in common/wire.h). handle_message first decodes the whole message with
+ * the pure decoder of request.c (a malformed or unknown message closes the connection, no
+ * handler runs); each handler then works on the decoded struct mapid_request only: it checks
  * that the client may touch the objects it names (same uid, or root), does the work and
  * sends exactly one reply: the answer, or an error (MAPI error number and a message).
  */
@@ -14,12 +16,13 @@
 
 #include "common/log.h"
 #include "daemon/mapid/handlers.h"
+#include "daemon/mapid/request.h"
 
 struct req {
     struct mapid *m;
     struct client *c;
     const struct wire_hdr *hdr;
-    struct wire_reader rd;
+    struct mapid_request *rq; /* the decoded request */
     int replied;
 };
 
@@ -98,10 +101,7 @@ static struct flow *own_flow(struct req *q, int id)
 
 static void msg_hello(struct req *q)
 {
-    uint16_t lo = wire_get_u16(&q->rd), hi = wire_get_u16(&q->rd);
-    (void)hi;
-    if (!wire_reader_ok(&q->rd))
-        return;
+    uint16_t lo = q->rq->min_version;
     if (lo > WIRE_VERSION) {
         reply_error(q, MCOM_UNKNOWN_ERROR, "protocol version %u not supported (mapid speaks %u)",
                     lo, WIRE_VERSION);
@@ -137,10 +137,7 @@ static int check_flow_limit(struct req *q)
 
 static void msg_create_flow(struct req *q)
 {
-    char dev[512];
-    wire_get_str(&q->rd, dev, sizeof(dev));
-    if (!wire_reader_ok(&q->rd))
-        return;
+    const char *dev = q->rq->device;
     struct device *d = device_find(q->m, dev);
     if (!d) {
         reply_error(q, MAPID_NO_DRIVER, "no device \"%s\" in %s", dev, q->m->conf.path);
@@ -168,11 +165,8 @@ static void msg_create_flow(struct req *q)
 
 static struct device *offline_device_from_request(struct req *q)
 {
-    uint32_t format = wire_get_u32(&q->rd);
-    char path[400];
-    wire_get_str(&q->rd, path, sizeof(path));
-    if (!wire_reader_ok(&q->rd))
-        return NULL;
+    uint32_t format = q->rq->format;
+    const char *path = q->rq->path;
     /* Counted over all of mapid's trace devices, so the limit holds across connections. */
     int have = device_count_offline(q->m, q->c->uid);
     if (have >= q->m->conf.max_devices_per_user) {
@@ -209,10 +203,7 @@ static void msg_create_offline_device(struct req *q)
 
 static struct device *own_offline_device(struct req *q)
 {
-    char dev[512];
-    wire_get_str(&q->rd, dev, sizeof(dev));
-    if (!wire_reader_ok(&q->rd))
-        return NULL;
+    const char *dev = q->rq->device;
     struct device *d = device_find(q->m, dev);
     if (!d || !d->offline) {
         reply_error(q, MAPID_NO_DEVICE, "no trace device \"%s\"", dev);
@@ -283,10 +274,7 @@ static void msg_create_offline_flow(struct req *q)
 
 static void msg_get_function(struct req *q)
 {
-    char name[MAPI_STR_LENGTH];
-    wire_get_str(&q->rd, name, sizeof(name));
-    if (!wire_reader_ok(&q->rd))
-        return;
+    const char *name = q->rq->name;
     int libidx;
     const struct mapi_fn_def *def = flibs_find(q->m, name, &libidx);
     if (!def) {
@@ -303,14 +291,16 @@ static void msg_get_function(struct req *q)
     send_reply(q, &w, NULL, 0);
 }
 
+/*
+ * Applies a function to a flow. The decoder has checked the arguments' form (letters,
+ * strings, descriptor indices); here they are checked against the function's argdescr, 'w'
+ * indices become the descriptors sent with the message and 'r' must name a flow the client
+ * may see. The argument array and its string block go to the instance (flow_apply).
+ */
 static void msg_apply_function(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd);
-    char name[MAPI_STR_LENGTH];
-    wire_get_str(&q->rd, name, sizeof(name));
-    uint32_t nargs = wire_get_u32(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    struct mapid_request *rq = q->rq;
+    int32_t id = rq->flow;
     struct flow *f = own_flow(q, id);
     if (!f)
         return;
@@ -324,78 +314,33 @@ static void msg_apply_function(struct req *q)
         return;
     }
     int libidx;
-    const struct mapi_fn_def *def = flibs_find(q->m, name, &libidx);
+    const struct mapi_fn_def *def = flibs_find(q->m, rq->name, &libidx);
     if (!def) {
-        reply_error(q, MAPI_FUNCTION_NOT_FOUND, "no function %s", name);
+        reply_error(q, MAPI_FUNCTION_NOT_FOUND, "no function %s", rq->name);
         return;
     }
     size_t want = strlen(def->argdescr);
-    if (nargs != want) {
+    if (rq->nargs != want) {
         reply_error(q, MFUNCT_INVALID_ARGUMENT, "%s takes %zu arguments (\"%s\"), got %u",
-                    def->name, want, def->argdescr, nargs);
+                    def->name, want, def->argdescr, rq->nargs);
         return;
     }
-    /* Strings are copied into one block the instance keeps. */
-    struct mapi_arg *args = calloc(want ? want : 1, sizeof(*args));
-    size_t slen = 0;
-    struct wire_reader probe = q->rd;
-    for (size_t i = 0; i < want; i++) {
-        uint8_t t = wire_get_u8(&probe);
-        uint32_t n;
-        if (t == 's' || t == 'S' || t == 'R') {
-            wire_get_bytes(&probe, &n);
-            slen += n + 1;
-        } else if (t == 'l') {
-            wire_get_u64(&probe);
-        } else {
-            wire_get_u32(&probe);
-        }
-    }
-    char *strings = malloc(slen ? slen : 1);
-    if (!args || !strings || !wire_reader_ok(&probe)) {
-        free(args);
-        free(strings);
-        if (!wire_reader_ok(&probe))
-            q->c->dead = 1;
-        else
-            reply_error(q, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
-        return;
-    }
-    char *sp = strings;
+    struct mapi_arg *args = rq->args;
+    size_t done = 0; /* arguments looked at; their 'w' slots hold descriptors (or -1) */
     int bad = 0;
     for (size_t i = 0; i < want && !bad; i++) {
         char letter = def->argdescr[i];
-        uint8_t t = wire_get_u8(&q->rd);
         int argerr = i < 5 ? MFUNCT_INVALID_ARGUMENT_1 + (int)i : MFUNCT_INVALID_ARGUMENT_6;
-        if (t != (uint8_t)letter) {
+        if (args[i].type != letter) {
             reply_error(q, argerr, "%s: argument %zu must be of type '%c'", def->name, i + 1,
                         letter);
             bad = 1;
             break;
         }
-        args[i].type = letter;
-        uint32_t n;
-        const uint8_t *p;
+        done = i + 1;
         switch (letter) {
-        case 's':
-        case 'S':
-        case 'R':
-            p = wire_get_bytes(&q->rd, &n);
-            if (memchr(p, 0, n)) {
-                reply_error(q, argerr, "%s: argument %zu contains a NUL byte", def->name, i + 1);
-                bad = 1;
-                break;
-            }
-            memcpy(sp, p, n);
-            sp[n] = 0;
-            args[i].v.s = sp;
-            sp += n + 1;
-            break;
-        case 'l':
-            args[i].v.l = wire_get_u64(&q->rd);
-            break;
-        case 'w':
-            args[i].v.fd = take_fd(q->c, wire_get_u32(&q->rd));
+        case 'w': {
+            args[i].v.fd = take_fd(q->c, (uint32_t)args[i].v.fd);
             if (args[i].v.fd < 0) {
                 reply_error(q, MAPI_ERROR_FILE, "%s: no file descriptor for argument %zu",
                             def->name, i + 1);
@@ -409,8 +354,8 @@ static void msg_apply_function(struct req *q)
                 bad = 1;
             }
             break;
+        }
         case 'r': {
-            args[i].v.i = wire_get_i32(&q->rd);
             struct flow *ref = flow_find(q->m, args[i].v.i);
             if (!ref || !may_see(q->c, ref->uid)) {
                 reply_error(q, argerr, "%s: argument %zu names no flow of yours", def->name, i + 1);
@@ -419,18 +364,20 @@ static void msg_apply_function(struct req *q)
             break;
         }
         default:
-            args[i].v.i = wire_get_i32(&q->rd);
             break;
         }
     }
     if (bad) {
-        for (size_t i = 0; i < want; i++)
+        for (size_t i = 0; i < done; i++)
             if (args[i].type == 'w' && args[i].v.fd >= 0)
                 close(args[i].v.fd);
-        free(args);
-        free(strings);
-        return;
+        return; /* handle_message frees args and strings */
     }
+    /* flow_apply owns them from here, whatever it returns. */
+    char *strings = rq->strings;
+    rq->args = NULL;
+    rq->strings = NULL;
+    rq->nargs = 0;
     char msg[512] = "";
     int fid = flow_apply(f, def, libidx, args, (int)want, strings, msg, sizeof(msg));
     if (fid < 0) {
@@ -458,9 +405,7 @@ static int reopen_ro(int fd)
  * going back to FLOW_INIT is not possible once functions were initialised. */
 static void msg_connect(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t id = q->rq->flow;
     struct flow *f = own_flow(q, id);
     if (!f)
         return;
@@ -541,9 +486,7 @@ static void msg_connect(struct req *q)
 
 static void msg_close_flow(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t id = q->rq->flow;
     struct flow *f = flow_find(q->m, id);
     if (!f) {
         reply_error(q, MAPI_INVALID_FLOW, "no flow %d", id);
@@ -559,10 +502,8 @@ static void msg_close_flow(struct req *q)
 
 static void msg_device_info(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd);
-    uint8_t next = wire_get_u8(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t id = q->rq->id;
+    uint8_t next = q->rq->next;
     struct device *best = NULL;
     for (struct device *d = q->m->devices; d; d = d->next) {
         if (d->offline && !may_see(q->c, d->uid))
@@ -591,10 +532,8 @@ static void msg_device_info(struct req *q)
 
 static void msg_library_info(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd);
-    uint8_t next = wire_get_u8(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t id = q->rq->id;
+    uint8_t next = q->rq->next;
     /* 64-bit: "next" of INT32_MAX must not overflow (ids come from the client). */
     int64_t idx = next ? (int64_t)id + 1 : id;
     if (idx < 0 || idx >= q->m->nlibs) {
@@ -611,10 +550,8 @@ static void msg_library_info(struct req *q)
 
 static void msg_libfunct_info(struct req *q)
 {
-    int32_t lib = wire_get_i32(&q->rd), fnum = wire_get_i32(&q->rd);
-    uint8_t next = wire_get_u8(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t lib = q->rq->lib, fnum = q->rq->fnum;
+    uint8_t next = q->rq->next;
     int64_t idx = next ? (int64_t)fnum + 1 : fnum; /* no overflow at INT32_MAX */
     if (lib < 0 || lib >= q->m->nlibs || idx < 0 || idx >= q->m->libs[lib].nfuncs) {
         reply_error(q, MAPI_LIBRARY_LOAD_ERR, "no function %lld in library %d", (long long)idx,
@@ -634,10 +571,8 @@ static void msg_libfunct_info(struct req *q)
 
 static void msg_flow_info(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd);
-    uint8_t next = wire_get_u8(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t id = q->rq->flow;
+    uint8_t next = q->rq->next;
     struct flow *best = NULL;
     for (struct flow *f = q->m->flows; f; f = f->next) {
         if (!may_see(q->c, f->uid))
@@ -669,10 +604,8 @@ static void msg_flow_info(struct req *q)
 
 static void msg_function_info(struct req *q)
 {
-    int32_t id = wire_get_i32(&q->rd), fid = wire_get_i32(&q->rd);
-    uint8_t next = wire_get_u8(&q->rd);
-    if (!wire_reader_ok(&q->rd))
-        return;
+    int32_t id = q->rq->flow, fid = q->rq->fid;
+    uint8_t next = q->rq->next;
     struct flow *f = flow_find(q->m, id);
     if (!f || !may_see(q->c, f->uid)) {
         reply_error(q, MAPI_INVALID_FLOW, "no flow %d", id);
@@ -699,10 +632,7 @@ static void msg_function_info(struct req *q)
 
 static void msg_stats(struct req *q)
 {
-    char dev[512];
-    wire_get_str(&q->rd, dev, sizeof(dev));
-    if (!wire_reader_ok(&q->rd))
-        return;
+    const char *dev = q->rq->device;
     struct device *d = device_find(q->m, dev);
     if (!d || (d->offline && !may_see(q->c, d->uid))) {
         reply_error(q, MAPI_STATS_ERROR, "no device \"%s\"", dev);
@@ -744,20 +674,33 @@ static const handler_fn handlers[WIRE_TYPE_MAX] = {
 void handle_message(struct mapid *m, struct client *c, const struct wire_hdr *hdr,
                     const uint8_t *payload)
 {
-    struct req q = {.m = m, .c = c, .hdr = hdr};
-    wire_reader_init(&q.rd, payload, hdr->length);
+    struct mapid_request rq;
+    int rc = mapid_decode_request(hdr, payload, &rq);
     handler_fn h = hdr->type < WIRE_TYPE_MAX ? handlers[hdr->type] : NULL;
-    if (!h || (hdr->flags & WIRE_F_ERROR)) {
+    if (rc == MAPID_DECODE_UNKNOWN || !h) {
         mapi_log(LOG_LVL_WARN, "client pid %d sent unknown message type %u; disconnected",
+                 (int)c->pid, hdr->type);
+        c->dead = 1;
+        mapid_request_free(&rq);
+        return;
+    }
+    if (rc == MAPID_DECODE_MALFORMED) {
+        /* A field ran past the payload, broke a limit, or bytes were left over. */
+        mapi_log(LOG_LVL_WARN, "client pid %d sent a malformed message (type %u); disconnected",
                  (int)c->pid, hdr->type);
         c->dead = 1;
         return;
     }
-    h(&q);
+    struct req q = {.m = m, .c = c, .hdr = hdr, .rq = &rq};
+    if (rc == MAPID_DECODE_NOMEM)
+        reply_error(&q, MAPID_MEM_ALLOCATION_ERROR, "out of memory");
+    else
+        h(&q);
+    mapid_request_free(&rq);
     if (!q.replied && !c->dead) {
-        /* The handler stopped at a field that ran past the payload. */
-        mapi_log(LOG_LVL_WARN, "client pid %d sent a malformed message (type %u); disconnected",
-                 (int)c->pid, hdr->type);
+        /* Every handler replies once; never leave a client waiting. */
+        mapi_log(LOG_LVL_ERROR, "no reply to client pid %d for %s; disconnected", (int)c->pid,
+                 mapid_request_name(hdr->type));
         c->dead = 1;
     }
 }

@@ -29,3 +29,5 @@ mapi_fuzz_replay(anon_policy SOURCES ${MAPI_FUZZ_ANON_SOURCES} ${CMAKE_SOURCE_DI
 mapi_fuzz_replay(strsearch SOURCES ${CMAKE_SOURCE_DIR}/flib/stdflib/str_search.c
                  ${CMAKE_SOURCE_DIR}/flib/stdflib/shared.c LIBS Threads::Threads)
 mapi_fuzz_replay(bpf_jit SOURCES ${CMAKE_SOURCE_DIR}/flib/stdflib/bpf_jit.c LIBS PkgConfig::PCAP)
+mapi_fuzz_replay(mapid_msg SOURCES ${CMAKE_SOURCE_DIR}/daemon/mapid/request.c
+                 ${CMAKE_SOURCE_DIR}/common/wire.c)

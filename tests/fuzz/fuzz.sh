@@ -9,7 +9,8 @@
 #   -t SECONDS  fuzzing time per target (default $FUZZ_SECONDS, else 60)
 #   -o DIR      where the binaries, the growing corpora (DIR/corpus/<target>) and any
 #               reproducers (DIR/crash-*) go (default ./build-fuzz)
-#   TARGET      some of: pcap erf decode conf anon_policy strsearch bpf_jit dimapi (default all)
+#   TARGET      some of: pcap erf decode conf anon_policy strsearch bpf_jit dimapi mapid_msg
+#               (default all)
 # Exits 0 when every target ran its time without a crash or a broken property, 1 otherwise
 # (the reproducer is printed; replay it with DIR/<target>_fuzz FILE), 2 on a usage or build
 # error. A new crash input belongs in tests/fuzz/corpus/<target>/ once fixed, so that the
@@ -26,7 +27,7 @@ while getopts "t:o:" o; do
     esac
 done
 shift $((OPTIND - 1))
-ALL="pcap erf decode conf anon_policy strsearch bpf_jit dimapi"
+ALL="pcap erf decode conf anon_policy strsearch bpf_jit dimapi mapid_msg"
 TARGETS=${*:-$ALL}
 CC=${FUZZ_CC:-clang}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
@@ -42,6 +43,7 @@ sources() {
     strsearch) echo "flib/stdflib/str_search.c flib/stdflib/shared.c" ;;
     bpf_jit) echo "flib/stdflib/bpf_jit.c" ;;
     dimapi) echo "daemon/mapicommd/proto.c common/wire.c" ;;
+    mapid_msg) echo "daemon/mapid/request.c common/wire.c" ;;
     *) return 1 ;;
     esac
 }
@@ -59,7 +61,7 @@ libs() {
 maxlen() {
     case $1 in
     pcap | erf) echo 16384 ;;
-    decode | conf | dimapi) echo 8192 ;;
+    decode | conf | dimapi | mapid_msg) echo 8192 ;;
     *) echo 1024 ;;
     esac
 }
