@@ -113,6 +113,11 @@ int flow_apply(struct flow *f, const struct mapi_fn_def *def, int libidx, struct
         free(fn);
         if (nf)
             f->fns = nf;
+        for (int i = 0; i < nargs; i++) /* args, strings and 'w' descriptors are ours */
+            if (args[i].type == 'w' && args[i].v.fd >= 0)
+                close(args[i].v.fd);
+        free(args);
+        free(strings);
         snprintf(msg, msglen, "out of memory");
         return -MAPID_MEM_ALLOCATION_ERROR;
     }
