@@ -125,8 +125,9 @@ finish()
     exit 0
 }
 
-# write_conf NAME [EXTRA_TEXT]: writes $TMPD/NAME.conf (EXTRA_TEXT is appended verbatim).
-# $BUFFER_SIZE, if set, is the TO_BUFFER ring size (default 4M).
+# write_conf NAME [EXTRA_TEXT]: writes $TMPD/NAME.conf (EXTRA_TEXT is appended verbatim, after
+# the [format] sections). $BUFFER_SIZE, if set, is the TO_BUFFER ring size (default 4M);
+# $GLOBALS, if set, holds more global key=value lines (written before the first section).
 write_conf()
 {
     local name=$1 extra=${2:-}
@@ -141,6 +142,10 @@ write_conf()
         echo "logfile=$TMPD/$name.log"
         echo "syslog_level=0"
         echo "buffer_size=${BUFFER_SIZE:-4M}"
+        if [ -n "${GLOBALS:-}" ]; then
+            # A test's own global keys (limits, ...): before the first section.
+            printf '%s\n' "$GLOBALS"
+        fi
         if [ "$(id -u)" -eq 0 ]; then
             # Lets the unprivileged client of the permission tests reach the socket.
             echo "socket_group=nogroup"

@@ -48,17 +48,6 @@ GLOBALS="print_packet_burst=5
 print_packet_rate=1
 res2file_max_empty=50"
 
-# with_globals CMD...: inserts $GLOBALS before the first section of mapid's configuration (the
-# last argument), then runs CMD (see test_users.sh).
-# shellcheck disable=SC2317 # called indirectly, by start_mapid
-with_globals()
-{
-    local conf=${!#}
-    awk -v g="$GLOBALS" '!done && /^\[/ { print g; done = 1 } { print }' "$conf" >"$conf.new"
-    mv "$conf.new" "$conf"
-    chmod 644 "$conf"
-    exec "$@"
-}
 
 # victim_count NAME: VICTIM's PKT_COUNTER over weibo.pcap on mapid NAME must be exact.
 victim_count()
@@ -88,7 +77,7 @@ if ip netns add "$NSA" 2>/dev/null; then
     ip -n "$NSA" link set fb0 up
     ip -n "$NSB" link set fb1 up
     start_mapid live "$(printf '[driver]\ndevice=fb0\ndriver=mapinicdrv.so\npromisc=1')" \
-        with_globals ip netns exec "$NSA"
+        ip netns exec "$NSA"
 
     # holder.py SOCKET DEVICE STATEFILE STOPFILE [RULE]: a flow on DEVICE with ANONYMIZE RULE
     # (if given) and PKT_COUNTER; writes "ready FLOWID" and then "count N" to STATEFILE (every
@@ -224,7 +213,7 @@ else
 fi
 
 # 2. and 3. on trace files -------------------------------------------------------------------
-start_mapid tr "" with_globals
+start_mapid tr ""
 
 # 2. PRINT_PACKET
 t0=$(date +%s)

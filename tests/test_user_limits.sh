@@ -40,17 +40,6 @@ make_user EVIL
 make_user VICTIM
 ATTACK=$(cat "$SRC/tests/user_attacks.py")
 
-# with_globals CMD... (a prefix command of start_mapid): inserts $GLOBALS before the first
-# section of the configuration (the last argument), then runs CMD.
-# shellcheck disable=SC2317 # called indirectly, by start_mapid
-with_globals()
-{
-    local conf=${!#}
-    awk -v g="$GLOBALS" '!done && /^\[/ { print g; done = 1 } { print }' "$conf" >"$conf.new"
-    mv "$conf.new" "$conf"
-    chmod 644 "$conf"
-    exec "$@"
-}
 
 # evil NAME SUBCOMMAND ARGS...: runs an attack as EVIL on mapid NAME.
 evil()
@@ -95,7 +84,7 @@ GLOBALS="max_flows_per_user=3
 max_shm_per_user=6M
 max_threads_per_user=2
 max_connections_per_user=8"
-start_mapid lim "" with_globals
+start_mapid lim ""
 
 expect "5 connections of one user, one trace flow each" \
     "$(evil lim flows "$TMPD/trace.pcap" 5)" "ok ok ok err3085 err3085"
@@ -142,7 +131,7 @@ GLOBALS="max_connections_per_user=1000
 message_timeout=1500
 max_input_per_user=2500K"
 # (Under ASan, freed buffers would stay in its quarantine and count in the RSS measured below.)
-start_mapid flood "" with_globals env ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0" \
+start_mapid flood "" env ASAN_OPTIONS="$ASAN_OPTIONS:quarantine_size_mb=0" \
     prlimit --nofile=256:256
 grep -q "max_connections lowered from 1024 to 96" "$TMPD/flood.out" ||
     fail "mapid did not lower max_connections to half the descriptor limit: $(head -n 5 "$TMPD/flood.out")"

@@ -26,23 +26,12 @@ max_functions_per_flow=2
 max_shm_per_client=2M"
 BUFFER_SIZE=4M
 
-# with_globals CMD... (the prefix command of start_mapid: CMD is "mapid -c CONF"): inserts
-# $GLOBALS before the first section of CONF, then runs CMD in place of this shell.
-# shellcheck disable=SC2317 # called indirectly, by start_mapid
-with_globals()
-{
-    local conf=${!#}
-    awk -v g="$GLOBALS" '!done && /^\[/ { print g; done = 1 } { print }' "$conf" >"$conf.new"
-    mv "$conf.new" "$conf"
-    chmod 644 "$conf"
-    exec "$@"
-}
 
 # The trace, readable by nobody (the source tree may not be).
 cp "$DATA/weibo.pcap" "$TMPD/trace.pcap"
 chmod 644 "$TMPD/trace.pcap"
 
-start_mapid users "" with_globals
+start_mapid users ""
 for k in max_flows_per_client=3 max_functions_per_flow=2 max_shm_per_client=2M; do
     grep -qx "$k" "$TMPD/users.conf" || die "the test's mapi.conf lacks $k"
 done
