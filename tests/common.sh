@@ -341,3 +341,21 @@ raw_py()
     shift
     "${pre[@]}" env PYTHONPATH="$SRC/tests" "$PY" -c "$script" "$@"
 }
+
+# hostile_setup TRACE: the usual cast of an attack test: two throwaway users made with
+# make_user, EVIL (the attacker) and VICTIM (who must keep getting exact results), the bundled
+# weibo.pcap copied to $TMPD/TRACE readable by both, and WANT set to its packet count by the
+# oracle (tcpdump). Skips (77) without tcpdump; dies if tcpdump cannot read the trace.
+hostile_setup()
+{
+    command -v tcpdump >/dev/null || {
+        echo "SKIP: tcpdump is needed as the oracle"
+        exit 77
+    }
+    make_user EVIL
+    make_user VICTIM
+    cp "$DATA/weibo.pcap" "$TMPD/$1"
+    chmod 644 "$TMPD/$1"
+    WANT=$(tcpdump_count "$TMPD/$1" "")
+    [ "$WANT" != ERR ] && [ "$WANT" -gt 0 ] || die "tcpdump cannot count $TMPD/$1"
+}

@@ -24,12 +24,7 @@ set -eu
 . "$(dirname "$0")/common.sh"
 common_init "$@"
 
-make_user EVIL
-make_user VICTIM
-cp "$DATA/weibo.pcap" "$TMPD/trace.pcap"
-chmod 644 "$TMPD/trace.pcap"
-WANT=$(tcpdump_count "$TMPD/trace.pcap" "")
-[ "$WANT" != ERR ] || die "tcpdump cannot read weibo.pcap"
+hostile_setup trace.pcap
 mkdir "$TMPD/evil"
 chown "$EVIL" "$TMPD/evil"
 

@@ -27,16 +27,7 @@ set -eu
 . "$(dirname "$0")/common.sh"
 common_init "$@"
 
-make_user EVIL
-make_user VICTIM
-if ! command -v tcpdump >/dev/null; then
-    echo "SKIP: tcpdump is needed as the oracle"
-    exit 77
-fi
-
-cp "$DATA/weibo.pcap" "$TMPD/weibo.pcap"
-WANT=$(tcpdump -r "$TMPD/weibo.pcap" --count 2>/dev/null | awk '{print $1}')
-[ -n "$WANT" ] && [ "$WANT" -gt 0 ] || die "tcpdump cannot count weibo.pcap"
+hostile_setup weibo.pcap
 
 # fill.pcap: 3000 packets of 1400 bytes (4.2 MB: fills a 1 MiB ring many times over).
 # big.pcap: snaplen 4 MiB; packets of 100 bytes, 262144 bytes, 200 bytes.

@@ -36,8 +36,7 @@ set -eu
 . "$(dirname "$0")/common.sh"
 common_init "$@"
 
-make_user EVIL
-make_user VICTIM
+hostile_setup trace.pcap
 ATTACK=$(cat "$SRC/tests/user_attacks.py")
 
 
@@ -59,9 +58,6 @@ expect()
     fi
 }
 
-cp "$DATA/weibo.pcap" "$TMPD/trace.pcap"
-chmod 644 "$TMPD/trace.pcap"
-WANT=$(tcpdump_count "$TMPD/trace.pcap" "")
 
 # victim_count: VICTIM counts every packet of the trace through its own mapid connection.
 victim_count()
