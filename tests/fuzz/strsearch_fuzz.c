@@ -7,9 +7,10 @@
  *
  * Properties (abort on a violation):
  *   - a model of the pattern syntax written here from the description at the top of
- *     str_search.c (|hex| blocks, backslash escapes, || alternatives) accepts exactly the
- *     patterns the parser accepts, with the same error number (3503, 3505, 3504 for a depth
- *     shorter than the longest alternative), and a refusal has a message;
+ *     str_search.c (|hex| blocks, backslash escapes, || alternatives, at most 16 of them)
+ *     accepts exactly the patterns the parser accepts, with the same error number (3503,
+ *     3505, 3504 for a depth shorter than the longest alternative), and a refusal has a
+ *     message;
  *   - every alternative of an accepted pattern matches a packet made of `offset` filler bytes
  *     followed by its own bytes (a pattern matches its literal bytes);
  *   - on the input's packet, the verdict equals a naive search of every alternative in the
@@ -26,6 +27,9 @@
 struct alt {
     size_t off, len;
 };
+
+/* The documented bound: at most 16 alternatives (a 17th is refused with 3505). */
+#define MODEL_MAX_ALTS 16
 
 static int hexval(int c)
 {
@@ -50,7 +54,7 @@ static int model(const char *p, uint8_t *bytes, struct alt *alts, size_t *nalts)
             bytes[out++] = (uint8_t)p[i + 1];
             i += 2;
         } else if (p[i] == '|' && i + 1 < n && p[i + 1] == '|') {
-            if (out == start)
+            if (out == start || *nalts == MODEL_MAX_ALTS)
                 return MDLIB_STRSEARCH_NOT_A_VALID_SEARCH_STRING;
             alts[(*nalts)++] = (struct alt){start, out - start};
             start = out;
@@ -77,7 +81,7 @@ static int model(const char *p, uint8_t *bytes, struct alt *alts, size_t *nalts)
             bytes[out++] = (uint8_t)p[i++];
         }
     }
-    if (out == start)
+    if (out == start || *nalts == MODEL_MAX_ALTS)
         return MDLIB_STRSEARCH_NOT_A_VALID_SEARCH_STRING;
     alts[(*nalts)++] = (struct alt){start, out - start};
     return 0;
