@@ -242,7 +242,7 @@ static int next_libpcap(struct capture_source *s, struct mapi_pkt *pkts, int max
         int r = pcap_next_ex(s->pcap, &h, &bytes);
         if (r == 1) {
             size_t caplen = h->caplen;
-            if (used + caplen > s->arena_cap) {
+            if (!s->arena || used + caplen > s->arena_cap) { /* never NULL + offset */
                 size_t cap = s->arena_cap ? s->arena_cap : ARENA_INIT_LEN;
                 while (cap < used + caplen)
                     cap *= 2;
