@@ -322,3 +322,29 @@ fail:
     *nfds = 0;
     return -1;
 }
+
+const char *wire_type_name(unsigned type)
+{
+    static const char *const names[] = {
+        [WIRE_HELLO] = "HELLO",
+        [WIRE_CREATE_FLOW] = "CREATE_FLOW",
+        [WIRE_CREATE_OFFLINE_DEVICE] = "CREATE_OFFLINE_DEVICE",
+        [WIRE_START_OFFLINE_DEVICE] = "START_OFFLINE_DEVICE",
+        [WIRE_DELETE_OFFLINE_DEVICE] = "DELETE_OFFLINE_DEVICE",
+        [WIRE_CREATE_OFFLINE_FLOW] = "CREATE_OFFLINE_FLOW",
+        [WIRE_GET_FUNCTION] = "GET_FUNCTION",
+        [WIRE_APPLY_FUNCTION] = "APPLY_FUNCTION",
+        [WIRE_CONNECT] = "CONNECT",
+        [WIRE_CLOSE_FLOW] = "CLOSE_FLOW",
+        [WIRE_DEVICE_INFO] = "DEVICE_INFO",
+        [WIRE_LIBRARY_INFO] = "LIBRARY_INFO",
+        [WIRE_LIBFUNCT_INFO] = "LIBFUNCT_INFO",
+        [WIRE_FLOW_INFO] = "FLOW_INFO",
+        [WIRE_FUNCTION_INFO] = "FUNCTION_INFO",
+        [WIRE_STATS] = "STATS",
+        [WIRE_SHUTDOWN] = "SHUTDOWN",
+        [WIRE_DEVICE_FINISHED] = "DEVICE_FINISHED",
+    };
+    const char *n = type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
+    return n ? n : "?";
+}

@@ -137,6 +137,10 @@ static inline int wire_reader_ok(const struct wire_reader *r)
     return !r->failed;
 }
 
+/* The name of a message type ("CREATE_FLOW"), or "?" for a type that is not one. For logs and
+ * error messages of both sides. */
+const char *wire_type_name(unsigned type);
+
 /* Parses and validates a 16-byte header. Returns 0, or -1 if it is not a valid header. */
 int wire_parse_header(const uint8_t *raw, struct wire_hdr *out);
 

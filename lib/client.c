@@ -293,28 +293,6 @@ int lm_client_begin(struct wire_writer *w, uint16_t type)
     return 0;
 }
 
-static const char *type_name(uint16_t t)
-{
-    static const char *names[] = {"?",
-                                  "HELLO",
-                                  "CREATE_FLOW",
-                                  "CREATE_OFFLINE_DEVICE",
-                                  "START_OFFLINE_DEVICE",
-                                  "DELETE_OFFLINE_DEVICE",
-                                  "CREATE_OFFLINE_FLOW",
-                                  "GET_FUNCTION",
-                                  "APPLY_FUNCTION",
-                                  "CONNECT",
-                                  "CLOSE_FLOW",
-                                  "DEVICE_INFO",
-                                  "LIBRARY_INFO",
-                                  "LIBFUNCT_INFO",
-                                  "FLOW_INFO",
-                                  "FUNCTION_INFO",
-                                  "STATS"};
-    return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
-}
-
 /* Lock held, connected. Sends w (with its request id) and waits for the matching reply. */
 static int send_and_wait(struct wire_writer *w, const int *fds, int nfds, struct lib_reply *rep)
 {
@@ -345,7 +323,8 @@ static int send_and_wait(struct wire_writer *w, const int *fds, int nfds, struct
             mark_dead("mapid does not read its socket (send timed out)");
         } else {
             char why[160];
-            snprintf(why, sizeof(why), "sending %s to mapid: %s", type_name(type), strerror(err));
+            snprintf(why, sizeof(why), "sending %s to mapid: %s", wire_type_name(type),
+                     strerror(err));
             mark_dead(why);
         }
         if (nfds > 0)
@@ -372,8 +351,8 @@ static int send_and_wait(struct wire_writer *w, const int *fds, int nfds, struct
         if (rc < 0) {
             char why[160];
             if (errno == ETIMEDOUT || errno == EAGAIN || errno == EWOULDBLOCK)
-                snprintf(why, sizeof(why), "no reply from mapid to %s within %d s", type_name(type),
-                         LIB_REQUEST_TIMEOUT_MS / 1000);
+                snprintf(why, sizeof(why), "no reply from mapid to %s within %d s",
+                         wire_type_name(type), LIB_REQUEST_TIMEOUT_MS / 1000);
             else if (errno == ECONNRESET)
                 snprintf(why, sizeof(why), "mapid closed the connection");
             else

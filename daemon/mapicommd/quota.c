@@ -91,52 +91,51 @@ const char *mc_ident_name(const struct mc_ident *id)
     return id->key;
 }
 
-int mc_ident_conn_add(struct mc_ident *id, char *msg, size_t len)
+/* Adds one to *count (a counter of id) unless it is at max; else the message names what is
+ * counted and the key of the limit. 0 or -1. */
+static int ident_count_add(struct mc_ident *id, int *count, int max, const char *what,
+                           const char *key, char *msg, size_t len)
 {
     int rc = 0;
     pthread_mutex_lock(&q_lock);
-    if (id->conns >= g_conf.dimapi_max_connections_per_identity) {
-        snprintf(msg, len,
-                 "%s already has %d connections to mapicommd on %s "
-                 "(dimapi_max_connections_per_identity)",
-                 id->key, id->conns, g_hostname);
+    if (*count >= max) {
+        snprintf(msg, len, "%s already has %d %s mapicommd on %s (%s)", id->key, *count, what,
+                 g_hostname, key);
         rc = -1;
     } else {
-        id->conns++;
+        (*count)++;
     }
     pthread_mutex_unlock(&q_lock);
     return rc;
+}
+
+static void ident_count_del(int *count)
+{
+    pthread_mutex_lock(&q_lock);
+    (*count)--;
+    pthread_mutex_unlock(&q_lock);
+}
+
+int mc_ident_conn_add(struct mc_ident *id, char *msg, size_t len)
+{
+    return ident_count_add(id, &id->conns, g_conf.dimapi_max_connections_per_identity,
+                           "connections to", "dimapi_max_connections_per_identity", msg, len);
 }
 
 void mc_ident_conn_del(struct mc_ident *id)
 {
-    pthread_mutex_lock(&q_lock);
-    id->conns--;
-    pthread_mutex_unlock(&q_lock);
+    ident_count_del(&id->conns);
 }
 
 int mc_ident_flow_add(struct mc_ident *id, char *msg, size_t len)
 {
-    int rc = 0;
-    pthread_mutex_lock(&q_lock);
-    if (id->flows >= g_conf.dimapi_max_flows_per_identity) {
-        snprintf(msg, len,
-                 "%s already has %d open flows through mapicommd on %s "
-                 "(dimapi_max_flows_per_identity)",
-                 id->key, id->flows, g_hostname);
-        rc = -1;
-    } else {
-        id->flows++;
-    }
-    pthread_mutex_unlock(&q_lock);
-    return rc;
+    return ident_count_add(id, &id->flows, g_conf.dimapi_max_flows_per_identity,
+                           "open flows through", "dimapi_max_flows_per_identity", msg, len);
 }
 
 void mc_ident_flow_del(struct mc_ident *id)
 {
-    pthread_mutex_lock(&q_lock);
-    id->flows--;
-    pthread_mutex_unlock(&q_lock);
+    ident_count_del(&id->flows);
 }
 
 int mc_mem_reserve(struct mc_ident *id, uint64_t bytes, char *msg, size_t len)

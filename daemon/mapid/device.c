@@ -339,6 +339,14 @@ static uint64_t cost_now(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* A timed packet: adds the time since *since to *cost and restarts the clock there. */
+static inline void charge(uint64_t *cost, uint64_t *since)
+{
+    uint64_t now = cost_now();
+    *cost += now - *since;
+    *since = now;
+}
+
 static void *capture_thread(void *arg)
 {
     struct device *d = arg;
@@ -425,7 +433,7 @@ static void *capture_thread(void *arg)
             cost[j] = 0;
         for (int i = 0; i < n; i++) {
             int timed = (i & (stride - 1)) == phase;
-            uint64_t t = timed ? cost_now() : 0, t2;
+            uint64_t t = timed ? cost_now() : 0;
             sampled += timed;
             /* Periodic functions close their intervals before anyone counts this packet. */
             for (int j = 0; tick && j < nrun; j++) {
@@ -433,21 +441,15 @@ static void *capture_thread(void *arg)
                     pkts[i].ts >= runners[j]->last_ts) {
                     runners[j]->last_ts = pkts[i].ts;
                     flow_tick(runners[j], pkts[i].ts);
-                    if (timed) {
-                        t2 = cost_now();
-                        cost[j] += t2 - t;
-                        t = t2;
-                    }
+                    if (timed)
+                        charge(&cost[j], &t);
                 }
             }
             for (int j = 0; j < nrun; j++) {
                 if (pkts[i].ts >= runners[j]->start_ts) {
                     flow_process(runners[j], &pkts[i]);
-                    if (timed) {
-                        t2 = cost_now();
-                        cost[j] += t2 - t;
-                        t = t2;
-                    }
+                    if (timed)
+                        charge(&cost[j], &t);
                 }
             }
         }

@@ -700,7 +700,7 @@ void handle_message(struct mapid *m, struct client *c, const struct wire_hdr *hd
     if (!q.replied && !c->dead) {
         /* Every handler replies once; never leave a client waiting. */
         mapi_log(LOG_LVL_ERROR, "no reply to client pid %d for %s; disconnected", (int)c->pid,
-                 mapid_request_name(hdr->type));
+                 wire_type_name(hdr->type));
         c->dead = 1;
     }
 }

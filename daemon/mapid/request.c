@@ -12,32 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const type_names[] = {
-    "HELLO",
-    "CREATE_FLOW",
-    "CREATE_OFFLINE_DEVICE",
-    "START_OFFLINE_DEVICE",
-    "DELETE_OFFLINE_DEVICE",
-    "CREATE_OFFLINE_FLOW",
-    "GET_FUNCTION",
-    "APPLY_FUNCTION",
-    "CONNECT",
-    "CLOSE_FLOW",
-    "DEVICE_INFO",
-    "LIBRARY_INFO",
-    "LIBFUNCT_INFO",
-    "FLOW_INFO",
-    "FUNCTION_INFO",
-    "STATS",
-};
-
-const char *mapid_request_name(unsigned type)
-{
-    if (type < WIRE_HELLO || type > WIRE_STATS)
-        return "?";
-    return type_names[type - WIRE_HELLO];
-}
-
 void mapid_request_free(struct mapid_request *req)
 {
     free(req->args);

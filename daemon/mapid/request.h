@@ -80,7 +80,4 @@ int mapid_decode_request(const struct wire_hdr *hdr, const uint8_t *payload,
 /* Frees what a decoded request owns (args, strings); safe on a zeroed or freed request. */
 void mapid_request_free(struct mapid_request *req);
 
-/* "HELLO", "APPLY_FUNCTION", ... for messages; "?" for an unknown type. */
-const char *mapid_request_name(unsigned type);
-
 #endif

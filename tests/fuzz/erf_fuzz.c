@@ -144,18 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (!fz_is_gzip(data, size)) {
         check_model(data, size, &many);
-        uint8_t *gz;
-        size_t gzlen;
-        if (fz_gzip(data, size, &gz, &gzlen) == 0) {
-            struct fz_run z;
-            if (fz_run_driver(&capture_erf_file, MFF_DAG_ERF, gz, gzlen, 64, &z) == 0) {
-                if (!fz_same_packets(&z, &many) || z.end != many.end ||
-                    (many.opened && strcmp(z.err, many.err) != 0))
-                    abort();
-            }
-            fz_run_free(&z);
-            free(gz);
-        }
+        fz_check_gzip_same(&capture_erf_file, MFF_DAG_ERF, data, size, &many);
     }
     fz_run_free(&one);
     fz_run_free(&many);

@@ -46,6 +46,18 @@ static inline void fz_run_free(struct fz_run *r)
 }
 
 /* A memfd holding data[0..size), positioned at 0; -1 on failure. */
+/* A new packet slot at the end of r (grown as needed); its fields are the caller's to fill. */
+static inline struct fz_pkt *fz_run_push(struct fz_run *r)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->pkts = realloc(r->pkts, r->cap * sizeof *r->pkts);
+        if (!r->pkts)
+            abort();
+    }
+    return &r->pkts[r->n++];
+}
+
 static inline int fz_memfd(const uint8_t *data, size_t size)
 {
     int fd = memfd_create("fuzz-trace", MFD_CLOEXEC);
@@ -106,13 +118,7 @@ static inline int fz_run_driver(const struct capture_driver_ops *ops, int format
             break;
         }
         for (int i = 0; i < n; i++) {
-            if (r->n == r->cap) {
-                r->cap = r->cap ? 2 * r->cap : 64;
-                r->pkts = realloc(r->pkts, r->cap * sizeof *r->pkts);
-                if (!r->pkts)
-                    abort();
-            }
-            struct fz_pkt *q = &r->pkts[r->n++];
+            struct fz_pkt *q = fz_run_push(r);
             q->caplen = pk[i].caplen;
             q->wlen = pk[i].wlen;
             q->ts = pk[i].ts;
@@ -185,6 +191,26 @@ static inline int fz_gzip(const uint8_t *data, size_t size, uint8_t **out, size_
 static inline int fz_is_gzip(const uint8_t *data, size_t size)
 {
     return size >= 4 && data[0] == 0x1f && data[1] == 0x8b && data[2] == 8 && (data[3] & 0xe0) == 0;
+}
+
+/* Property shared by the trace readers: the same trace gzip-compressed reads the same packets,
+ * to the same end and (when it opened) the same error text as `plain`, read in batches of 64.
+ * Aborts otherwise; does nothing when zlib cannot compress the input. */
+static inline void fz_check_gzip_same(const struct capture_driver_ops *ops, int format,
+                                      const uint8_t *data, size_t size, const struct fz_run *plain)
+{
+    uint8_t *gz;
+    size_t gzlen;
+    if (fz_gzip(data, size, &gz, &gzlen) != 0)
+        return;
+    struct fz_run z;
+    if (fz_run_driver(ops, format, gz, gzlen, 64, &z) == 0) {
+        if (!fz_same_packets(&z, plain) || z.end != plain->end ||
+            (plain->opened && strcmp(z.err, plain->err) != 0))
+            abort();
+    }
+    fz_run_free(&z);
+    free(gz);
 }
 
 #endif
